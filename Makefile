@@ -1,0 +1,47 @@
+# Loopline: `make run` builds the venv and runs the pipeline; `make test` runs the test suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.DEFAULT_GOAL := help
+
+help: ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n",$$1,$$2}'
+
+$(BIN)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed ## Create .venv with the pinned dependency set (requirements.lock)
+
+params: venv ## Recompose params.yaml from conf/ (run after editing conf/)
+	$(BIN)/loopline params
+
+run: venv ## Run the whole pipeline (dvc repro); a second run reproduces nothing
+	$(BIN)/dvc repro
+
+test: venv ## Run the test suite, end-to-end dvc tests included
+	$(BIN)/pytest -q
+
+lint: venv ## ruff check and format check
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+lock: venv ## Re-pin every dependency into requirements.lock
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+dag: venv ## Show the pipeline DAG
+	$(BIN)/dvc dag
+
+metrics: venv ## Show metrics of the workspace
+	$(BIN)/dvc metrics show
+
+mlflow-ui: venv ## Open the MLflow UI on 127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+.PHONY: help venv params run test lint lock dag metrics mlflow-ui

@@ -1,0 +1,172 @@
+"""The `loopline` command. Heavy libraries (xgboost, mlflow) are imported only where needed."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Loopline: production ML for tabular data. The pipeline itself runs with `dvc repro`.",
+)
+
+
+def main() -> None:
+    """Entry point of the `loopline` console script."""
+    app()
+
+
+def _config(overrides: list[str]) -> Any:
+    from loopline.config import to_config
+    from loopline.params import compose
+
+    return to_config(compose(overrides))
+
+
+@app.command()
+def params(
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Hydra overrides")] = None,
+    check: Annotated[bool, typer.Option(help="Only report whether params.yaml is stale")] = False,
+) -> None:
+    """Compose conf/ into params.yaml (exactly as `dvc exp run` does)."""
+    from loopline.params import params_drift, write_params
+
+    if check:
+        drift = params_drift()
+        if drift:
+            typer.echo(f"params.yaml is stale at: {', '.join(drift)}; run `loopline params`")
+            raise typer.Exit(1)
+        typer.echo("params.yaml matches conf/")
+        return
+    path = write_params(overrides or [])
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def simulate(
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the raw batches")] = None,
+    rows: Annotated[Optional[int], typer.Option(help="Number of applications")] = None,
+    dataset: Annotated[
+        str, typer.Option(help="loans (the lender) or census (BYOD demo)")
+    ] = "loans",
+    seed: Annotated[Optional[int], typer.Option()] = None,
+) -> None:
+    """Write simulated raw batches (the DVC stage `simulate` does this for the pipeline)."""
+    from loopline import simulate as sim
+    from loopline.io import write_table
+
+    cfg = _config([]).simulate
+    if seed is not None:
+        cfg.seed = seed
+    if dataset == "census":
+        target = out or Path("data/raw/census")
+        write_table(sim.simulate_census(rows or 5000, cfg.seed), target / "census.csv")
+        typer.echo(f"wrote {target / 'census.csv'}")
+        return
+    if rows is not None:
+        cfg.rows = rows
+    target = out or Path(cfg.out_dir)
+    batches = sim.simulate(cfg)
+    for relative, frame in sorted(batches.items()):
+        write_table(frame, target / relative)
+    typer.echo(f"wrote {len(batches)} batch files under {target}")
+
+
+def _pick_source(file: Path, cfg: Any) -> tuple[str, str, Any]:
+    """Return (table, source name, source config) whose pattern matches the file's name."""
+    from loopline.config import SourceConfig
+
+    tables = [("applications", cfg.dataset.sources)]
+    if cfg.dataset.labels is not None:
+        tables.append(("labels", cfg.dataset.labels.sources))
+    for table, sources in tables:
+        for key, source in sources.items():
+            if fnmatch.fnmatch(file.name, Path(source.pattern).name):
+                return table, key, source
+    return "applications", "file", SourceConfig()
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="A batch file: CSV, JSONL or Parquet")],
+    dataset: Annotated[str, typer.Option(help="Dataset config in conf/dataset/")] = "loans",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Check one batch file against a dataset's schema; report accepted/quarantined and why.
+
+    Exit status: 0 all rows accepted, 1 some rows quarantined, 2 the file cannot be validated.
+    """
+    from loopline import ingest
+    from loopline.io import DataFileError, read_batch_file
+    from loopline.schemas import SchemaFileError, labels_schema, table_schema
+    from loopline.validate import ValidationStopError, check_required_columns, validate_batch
+
+    try:
+        cfg = _config([f"dataset={dataset}"])
+        table, key, source = _pick_source(file, cfg)
+        schema = (
+            labels_schema(cfg.dataset)
+            if table == "labels"
+            else table_schema(cfg.dataset.schema_path)
+        )
+        raw = read_batch_file(
+            file, fmt=source.format, delimiter=source.delimiter, encoding=source.encoding
+        )
+        if not raw.columns and raw.frame.empty and raw.malformed.empty:
+            raise DataFileError(f"{file}: the file is empty (no header, no rows)")
+        result = ingest.normalise(
+            raw,
+            schema=schema,
+            source=source,
+            source_key=key,
+            file_name=file.name,
+            na_values=cfg.dataset.na_values,
+            period_regex=cfg.dataset.batch_period_regex,
+        )
+        check_required_columns(result.missing_columns, file_name=str(file), present=raw.columns)
+        time_column = (
+            cfg.dataset.time_column if table == "applications" else (cfg.dataset.labels.observed_at)
+        )
+        outcome = validate_batch(
+            result.frame, schema=schema, id_column=cfg.dataset.id_column, time_column=time_column
+        )
+    except (DataFileError, ValidationStopError, SchemaFileError) as exc:
+        _fail(str(exc), as_json)
+    except Exception as exc:  # e.g. an unknown dataset name from Hydra
+        _fail(f"cannot validate {file}: {exc}", as_json)
+    report = {
+        "file": str(file),
+        "dataset": dataset,
+        "table": table,
+        "source": key,
+        **outcome.report,
+        "extra_columns": result.extra_columns,
+    }
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        typer.echo(
+            f"{file}: {report['rows_in']} rows, {report['accepted']} accepted, "
+            f"{report['quarantined']} quarantined ({table}, source {key})"
+        )
+        for rule, count in report["rules"].items():
+            typer.echo(f"  {count:>7}  {rule}")
+        for column, values in report["unknown_categories"].items():
+            typer.echo(f"  unknown {column} accepted as __unknown__: {values}")
+        if result.extra_columns:
+            typer.echo(f"  extra columns ignored: {', '.join(result.extra_columns)}")
+    raise typer.Exit(1 if report["quarantined"] else 0)
+
+
+def _fail(message: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"error": message}))
+    else:
+        typer.echo(f"error: {message}", err=True)
+    sys.exit(2)

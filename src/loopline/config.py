@@ -1,0 +1,207 @@
+"""Typed configuration: dataclasses that `params.yaml` (composed from `conf/`) must fit.
+
+A typo or a wrong type in YAML fails when the config is loaded, not halfway through a stage.
+Stages receive only their own slice (`cfg.model`, `cfg.dataset`, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+
+@dataclass
+class DriftKnob:
+    """One simulator drift knob; off while `start_period` is null."""
+
+    start_period: Optional[int] = None
+    factor: float = 1.0
+    online_share: float = 0.5
+    column: str = "purpose"
+    value: str = "crypto"
+    strength: float = 1.0
+    source: str = "branch"
+
+
+@dataclass
+class DriftConfig:
+    income_shift: DriftKnob = field(default_factory=DriftKnob)
+    channel_mix: DriftKnob = field(default_factory=DriftKnob)
+    new_category: DriftKnob = field(default_factory=DriftKnob)
+    concept_shift: DriftKnob = field(default_factory=DriftKnob)
+    income_in_thousands: DriftKnob = field(default_factory=DriftKnob)
+
+
+@dataclass
+class SimulateConfig:
+    seed: int = 42
+    out_dir: str = "data/raw/loans"
+    rows: int = 40000
+    start: str = "2024-01-01"
+    periods: int = 12
+    repeat_customer_rate: float = 0.35
+    source_mix: dict[str, float] = field(
+        default_factory=lambda: {"api": 0.5, "branch": 0.3, "broker": 0.2}
+    )
+    label_delay_days: list[int] = field(default_factory=lambda: [60, 180])
+    defect_rate: float = 0.02
+    base_default_rate: float = 0.09
+    drift: DriftConfig = field(default_factory=DriftConfig)
+
+
+@dataclass
+class SourceConfig:
+    """How one source writes its batches: a glob under the dataset's raw_dir plus its quirks."""
+
+    pattern: str = "*"
+    format: str = "auto"  # csv | jsonl | parquet | auto (from the extension)
+    rename: dict[str, str] = field(default_factory=dict)  # source spelling -> canonical name
+    date_format: Optional[str] = None  # strftime format; None = ISO 8601
+    thousands: Optional[str] = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+@dataclass
+class LabelsConfig:
+    """Delayed label batches joined to the rows on the dataset's id column."""
+
+    observed_at: str = "observed_at"
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+
+
+@dataclass
+class SliceConfig:
+    column: str = ""
+    name: Optional[str] = None  # defaults to column
+    bins: Optional[list[float]] = None  # numeric columns are cut into these bands
+
+
+@dataclass
+class DatasetConfig:
+    name: str = "loans"
+    raw_dir: str = "data/raw/loans"
+    schema_path: str = "conf/schemas/loans.yaml"
+    id_column: Optional[str] = None
+    entity_column: Optional[str] = None
+    time_column: Optional[str] = None
+    target: str = "target"
+    positive_label: Any = 1
+    target_values: list[Any] = field(default_factory=list)  # allowed label values; [] = any
+    amount_column: Optional[str] = None
+    na_values: list[str] = field(default_factory=lambda: ["", "NA", "null"])
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+    batch_period_regex: Optional[str] = None
+    labels: Optional[LabelsConfig] = None
+    derived: dict[str, str] = field(default_factory=dict)
+    exclude_from_model: list[str] = field(default_factory=list)
+    slices: list[SliceConfig] = field(default_factory=list)
+    reason_texts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ValidateConfig:
+    max_quarantine_rate: float = 0.25
+
+
+@dataclass
+class SplitConfig:
+    valid_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+
+@dataclass
+class PreprocessConfig:
+    clip_quantiles: list[float] = field(default_factory=lambda: [0.001, 0.999])
+    impute: str = "median"  # median | none
+    min_category_count: int = 10
+
+
+@dataclass
+class FeaturesConfig:
+    time_features: list[str] = field(default_factory=lambda: ["hour", "weekday", "month"])
+    entity_windows_days: list[int] = field(default_factory=lambda: [30, 90])
+    days_since_previous: bool = True
+    prior_positive_labels: bool = True
+
+
+@dataclass
+class ModelConfig:
+    name: str = "xgboost"
+    num_boost_round: int = 400
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    early_stopping_rounds: int = 30
+    baseline_c: float = 1.0
+
+
+@dataclass
+class EvaluateConfig:
+    calibration_bins: int = 10
+    min_slice_rows: int = 50
+
+
+@dataclass
+class Rule:
+    name: str = ""
+    rule: str = ""  # an expression over the application's columns, e.g. "age < 18"
+    reason: str = ""
+
+
+@dataclass
+class PolicyConfig:
+    profit_good: float = 0.12
+    loss_default: float = 0.65
+    threshold_grid: int = 200
+    uncertainty_band: float = 0.02
+    reason_codes: int = 3
+    hard_declines: list[Rule] = field(default_factory=list)
+    referrals: list[Rule] = field(default_factory=list)
+
+
+@dataclass
+class PathsConfig:
+    """Where each stage reads and writes; dvc.yaml templates the same keys, so paths live once."""
+
+    raw: str = "data/raw/loans"
+    ingested: str = "data/interim/loans/ingested"
+    validated: str = "data/interim/loans/validated"
+    quarantine: str = "data/interim/loans/quarantine"
+    split: str = "data/processed/loans/split.parquet"
+    preprocessed: str = "data/processed/loans/preprocessed.parquet"
+    features: str = "data/processed/loans/features.parquet"
+    model_dir: str = "models/loans"
+    reports: str = "reports"
+
+
+@dataclass
+class Config:
+    seed: int = 42
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+
+def to_config(raw: DictConfig | dict[str, Any]) -> Config:
+    """Return the typed Config for a raw mapping; unknown keys and wrong types raise."""
+    merged = OmegaConf.merge(OmegaConf.structured(Config), raw)
+    return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+def load_config(path: str | Path = "params.yaml") -> Config:
+    """Return the typed Config stored in a params file."""
+    return to_config(OmegaConf.load(path))

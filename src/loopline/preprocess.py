@@ -1,0 +1,81 @@
+"""Stage 4, preprocess: imputation, clipping and category levels, fitted on train only.
+
+The fitted state is a small JSON document (no pickle), and `apply` is the single code path that
+uses it, in training, evaluation, batch scoring and serving alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopline.config import DatasetConfig, PreprocessConfig
+from loopline.schemas import TableSchema
+
+OTHER = "__other__"
+VERSION = 1
+
+
+def model_columns(schema: TableSchema, dataset: DatasetConfig) -> tuple[list[str], list[str]]:
+    """Return the (numeric, categorical) input columns: schema columns minus ids, times, target."""
+    skip = {dataset.id_column, dataset.entity_column, dataset.time_column, dataset.target}
+    skip |= set(dataset.exclude_from_model)
+    numeric = [c.name for c in schema.columns if c.is_numeric and c.name not in skip]
+    categorical = [c.name for c in schema.columns if c.dtype == "category" and c.name not in skip]
+    return numeric, categorical
+
+
+def fit(
+    train: pd.DataFrame, *, numeric: list[str], categorical: list[str], cfg: PreprocessConfig
+) -> dict[str, Any]:
+    """Return the preprocessing state learned from the training rows only."""
+    low_q, high_q = cfg.clip_quantiles
+    state: dict[str, Any] = {
+        "version": VERSION,
+        "rows": len(train),
+        "numeric": {},
+        "categorical": {},
+    }
+    for column in numeric:
+        values = train[column].astype("float64")
+        median = values.median()
+        state["numeric"][column] = {
+            "fill": None if cfg.impute == "none" or pd.isna(median) else float(median),
+            "low": _float(values.quantile(low_q)),
+            "high": _float(values.quantile(high_q)),
+        }
+    for column in categorical:
+        counts = train[column].value_counts()
+        levels = sorted(str(v) for v in counts.index[counts >= cfg.min_category_count])
+        state["categorical"][column] = {"levels": [*levels, OTHER]}
+    return state
+
+
+def _float(value: Any) -> float | None:
+    return None if pd.isna(value) else float(value)
+
+
+def apply(frame: pd.DataFrame, state: dict[str, Any]) -> pd.DataFrame:
+    """Return a copy of `frame` with the model's input columns preprocessed by `state`."""
+    out = frame.copy()
+    for column, spec in state["numeric"].items():
+        values = out[column].to_numpy(dtype="float64", na_value=np.nan)
+        low = -np.inf if spec["low"] is None else spec["low"]
+        high = np.inf if spec["high"] is None else spec["high"]
+        values = np.clip(values, low, high)
+        if spec["fill"] is not None:
+            values = np.where(np.isnan(values), spec["fill"], values)
+        out[column] = values
+    for column, spec in state["categorical"].items():
+        out[column] = categorical(out[column], spec["levels"])
+    return out
+
+
+def categorical(values: pd.Series, levels: list[str]) -> pd.Series:
+    """Return values as a Categorical with fixed levels: unseen -> __other__, missing stays NaN."""
+    text = values.astype("str")
+    known = text.isin(levels) | values.isna()
+    text = text.where(known, OTHER).where(values.notna())
+    return pd.Series(pd.Categorical(text, categories=levels), index=values.index)

@@ -1,0 +1,98 @@
+"""Stage 3, split: join delayed labels, then split out-of-time (or stratified without time).
+
+Only rows whose label has been observed can train or evaluate a model; unlabelled rows stay in
+the table (marked `unlabeled`) because per-customer history features still need them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from loopline.config import DatasetConfig, SplitConfig
+
+TARGET = "_target"  # 1.0 positive, 0.0 negative, NaN not yet observed
+LABEL_TIME = "_label_observed_at"
+SPLIT = "split"
+
+
+def join_labels(
+    apps: pd.DataFrame, labels: pd.DataFrame | None, dataset: DatasetConfig
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Return applications with their label and label time, plus counts of labels not used.
+
+    Conflicting labels for one id are all dropped (and counted), labels for unknown ids and
+    labels observed before the application itself are counted, never silently kept.
+    """
+    out = apps.copy()
+    positive = str(dataset.positive_label)
+    if labels is None:  # the target is a column of the rows
+        raw = out[dataset.target].astype("str")
+        out[TARGET] = np.where(out[dataset.target].isna(), np.nan, (raw == positive).astype(float))
+        out[LABEL_TIME] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
+        return out, {"labels_in": int(out[dataset.target].notna().sum())}
+    key, observed = dataset.id_column, dataset.labels.observed_at
+    report = {"labels_in": len(labels)}
+    labels = labels.sort_values(observed, kind="stable")
+    distinct = labels.groupby(key)[dataset.target].nunique()
+    conflicted = distinct.index[distinct > 1]
+    report["conflicting_ids"] = len(conflicted)
+    labels = labels[~labels[key].isin(conflicted)]
+    report["duplicate_labels"] = int(labels[key].duplicated().sum())
+    labels = labels.drop_duplicates(key, keep="first")
+    known = labels[key].isin(out[key])
+    report["unknown_ids"] = int((~known).sum())
+    labels = labels[known].set_index(key)
+    out[LABEL_TIME] = out[key].map(labels[observed]).astype("datetime64[ns]")
+    value = out[key].map(labels[dataset.target])
+    if dataset.time_column:
+        early = out[LABEL_TIME].notna() & (out[LABEL_TIME] < out[dataset.time_column])
+        report["observed_before_application"] = int(early.sum())
+        out.loc[early, LABEL_TIME] = pd.NaT
+        value = value.mask(early)
+    out[TARGET] = np.where(value.isna(), np.nan, (value.astype("str") == positive).astype(float))
+    report["labelled_rows"] = int(out[TARGET].notna().sum())
+    return out, report
+
+
+def assign_split(
+    frame: pd.DataFrame, *, time_column: str | None, cfg: SplitConfig, seed: int
+) -> pd.Series:
+    """Return train/valid/test/unlabeled per row: by time when there is a time column."""
+    split = pd.Series("unlabeled", index=frame.index, dtype="str")
+    labelled = frame.index[frame[TARGET].notna()]
+    n = len(labelled)
+    if n < 10:
+        raise ValueError(f"only {n} labelled rows: too few to split into train/valid/test")
+    n_test = round(n * cfg.test_fraction)
+    n_valid = round(n * cfg.valid_fraction)
+    if time_column:
+        ordered = frame.loc[labelled].sort_values(time_column, kind="stable").index
+        split.loc[ordered[: n - n_valid - n_test]] = "train"
+        split.loc[ordered[n - n_valid - n_test : n - n_test]] = "valid"
+        split.loc[ordered[n - n_test :]] = "test"
+        return split
+    y = frame.loc[labelled, TARGET]
+    rest, test = train_test_split(labelled, test_size=n_test, stratify=y, random_state=seed)
+    train, valid = train_test_split(
+        rest, test_size=n_valid, stratify=y.loc[rest], random_state=seed
+    )
+    split.loc[train], split.loc[valid], split.loc[test] = "train", "valid", "test"
+    return split
+
+
+def split_report(frame: pd.DataFrame, time_column: str | None) -> dict[str, Any]:
+    """Return rows, positive rate and time range per split."""
+    report: dict[str, Any] = {}
+    for name, part in frame.groupby(SPLIT):
+        entry: dict[str, Any] = {"rows": len(part)}
+        if part[TARGET].notna().any():
+            entry["positive_rate"] = round(float(part[TARGET].mean()), 5)
+        if time_column:
+            entry["from"] = str(part[time_column].min())
+            entry["to"] = str(part[time_column].max())
+        report[str(name)] = entry
+    return report

@@ -1,0 +1,95 @@
+"""DVC stage `ingest`: raw batches -> one canonical Parquet partition per batch file.
+
+Only batches that are new or changed (or all, when config or code changed) are processed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from loopline import ingest
+from loopline.config import Config, DatasetConfig, SourceConfig
+from loopline.io import file_sha256, read_batch_file, write_table
+from loopline.partitions import fingerprint, load_manifest, plan, remove_outputs, save_manifest
+from loopline.schemas import TableSchema, labels_schema, table_schema
+from loopline.stages import StageError, run_stage
+from loopline.validate import check_required_columns
+
+log = logging.getLogger(__name__)
+
+
+def discover(raw_dir: Path, dataset: DatasetConfig) -> dict[str, tuple[str, str, SourceConfig]]:
+    """Return every raw batch file as relative path -> (table, source name, source config)."""
+    tables = {"applications": dataset.sources}
+    if dataset.labels is not None:
+        tables["labels"] = dataset.labels.sources
+    found: dict[str, tuple[str, str, SourceConfig]] = {}
+    for table, sources in tables.items():
+        for key, source in sources.items():
+            for path in sorted(raw_dir.glob(source.pattern)):
+                if path.is_file():
+                    found[path.relative_to(raw_dir).as_posix()] = (table, key, source)
+    return found
+
+
+def schemas_for(dataset: DatasetConfig) -> dict[str, TableSchema]:
+    """Return the schema of each table the dataset has."""
+    out = {"applications": table_schema(dataset.schema_path)}
+    if dataset.labels is not None:
+        out["labels"] = labels_schema(dataset)
+    return out
+
+
+def task(cfg: Config) -> None:
+    raw_dir, out_dir = Path(cfg.paths.raw), Path(cfg.paths.ingested)
+    if not raw_dir.is_dir():
+        raise StageError(f"raw data folder {raw_dir} does not exist (dataset {cfg.dataset.name})")
+    files = discover(raw_dir, cfg.dataset)
+    if not files:
+        raise StageError(f"no batch files under {raw_dir} match dataset.sources patterns")
+    schemas = schemas_for(cfg.dataset)
+    recipe = fingerprint(asdict(cfg.dataset), Path(cfg.dataset.schema_path), Path(ingest.__file__))
+    inputs = {rel: file_sha256(raw_dir / rel) for rel in files}
+    manifest = load_manifest(out_dir)
+    work = plan(inputs, manifest, recipe)
+    partitions = {k: manifest["partitions"][k] for k in work.keep}
+    for key in work.drop:
+        remove_outputs(out_dir, manifest["partitions"][key])
+    log.info(
+        "%d batches: %d new or changed, %d current", len(files), len(work.todo), len(work.keep)
+    )
+    for rel in tqdm(work.todo, desc="ingesting", unit="batch"):
+        table, source_key, source = files[rel]
+        raw = read_batch_file(
+            raw_dir / rel, fmt=source.format, delimiter=source.delimiter, encoding=source.encoding
+        )
+        result = ingest.normalise(
+            raw,
+            schema=schemas[table],
+            source=source,
+            source_key=source_key,
+            file_name=rel,
+            na_values=cfg.dataset.na_values,
+            period_regex=cfg.dataset.batch_period_regex,
+        )
+        if raw.columns:
+            check_required_columns(result.missing_columns, file_name=rel, present=raw.columns)
+        output = f"{table}/{rel.replace('/', '__')}.parquet"
+        write_table(result.frame, out_dir / output)
+        partitions[rel] = {
+            "input": inputs[rel],
+            "table": table,
+            "outputs": [output],
+            "rows": len(result.frame),
+            "malformed": len(raw.malformed),
+            "extra_columns": result.extra_columns,
+        }
+    save_manifest(out_dir, recipe, partitions)
+
+
+if __name__ == "__main__":
+    run_stage("ingest", task)

@@ -1,0 +1,51 @@
+"""DVC stage `track`: record the model in MLflow (params, metrics, plots, bundle, lineage)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import yaml
+
+from loopline import tracking
+from loopline.config import Config
+from loopline.io import file_sha256, read_json, write_json
+from loopline.paths import repo_root
+from loopline.stages import run_stage
+
+log = logging.getLogger(__name__)
+
+
+def task(cfg: Config) -> None:
+    import mlflow
+
+    root, reports, model_dir = repo_root(), Path(cfg.paths.reports), Path(cfg.paths.model_dir)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    experiment_id = tracking.start_experiment(f"loopline-{cfg.dataset.name}")
+    tags = {
+        "mlflow.source.git.commit": tracking.git_commit(root) or "unknown",
+        "dataset": cfg.dataset.name,
+        "model_sha256": file_sha256(model_dir / "model.ubj"),
+        "dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
+    }
+    with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
+        mlflow.log_params(tracking.loggable_params(params))
+        mlflow.log_artifact(str(root / "params.yaml"))
+        metrics = read_json(reports / "metrics.json")
+        metrics["policy"] = read_json(reports / "policy.json")
+        metrics["validation"] = read_json(reports / "validation.json").get("applications", {})
+        mlflow.log_metrics(tracking.numeric_metrics(metrics))
+        mlflow.log_dict(tracking.dvc_hashes(root / "dvc.lock"), "lineage/dvc_hashes.json")
+        mlflow.log_artifacts(str(model_dir), artifact_path="bundle")
+        mlflow.log_artifacts(str(reports / "plots"), artifact_path="plots")
+        for name in ("metrics.json", "policy.json", "validation.json", "split.json", "train.json"):
+            if (reports / name).exists():
+                mlflow.log_artifact(str(reports / name), artifact_path="reports")
+        record = {"run_id": run.info.run_id, "experiment": f"loopline-{cfg.dataset.name}"}
+    write_json(record, reports / "mlflow_run.json")
+    log.info("MLflow run %s recorded", record["run_id"])
+
+
+if __name__ == "__main__":
+    run_stage("track", task)

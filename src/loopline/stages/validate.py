@@ -1,0 +1,141 @@
+"""DVC stage `validate`: each ingested partition -> accepted rows + quarantined rows with reasons.
+
+Writes reports/validation.json (counts per batch and per rule; accepted + quarantined = rows in).
+Only new or changed partitions are validated; ids seen in earlier batches count as duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from loopline import validate
+from loopline.config import Config
+from loopline.io import file_sha256, read_json, read_table, write_json, write_table
+from loopline.partitions import (
+    MANIFEST,
+    fingerprint,
+    load_manifest,
+    plan,
+    remove_outputs,
+    save_manifest,
+)
+from loopline.stages import run_stage
+from loopline.stages.ingest import schemas_for
+
+log = logging.getLogger(__name__)
+
+
+def summarise(partitions: dict[str, Any], ingested: dict[str, Any]) -> dict[str, Any]:
+    """Return validation.json: totals, per-rule counts and per-batch counts."""
+    totals: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
+    unknown: dict[str, Counter[str]] = {}
+    batches = {}
+    for key, entry in partitions.items():
+        report = entry["report"]
+        table = entry["table"]
+        for name in ("rows_in", "accepted", "quarantined"):
+            totals[f"{table}.{name}"] += report[name]
+        rules.update({f"{table}.{k}": v for k, v in report["rules"].items()})
+        for column, counts in report["unknown_categories"].items():
+            unknown.setdefault(column, Counter()).update(counts)
+        batches[key] = {
+            "table": table,
+            **{k: report[k] for k in ("rows_in", "accepted", "quarantined")},
+            "extra_columns_dropped": ingested.get(key, {}).get("extra_columns", []),
+        }
+    tables = sorted({e["table"] for e in partitions.values()})
+    summary = {
+        t: {
+            "rows_in": totals[f"{t}.rows_in"],
+            "accepted": totals[f"{t}.accepted"],
+            "quarantined": totals[f"{t}.quarantined"],
+            "quarantine_rate": round(
+                totals[f"{t}.quarantined"] / max(totals[f"{t}.rows_in"], 1), 5
+            ),
+        }
+        for t in tables
+    }
+    return {
+        **summary,
+        "rules": dict(rules.most_common()),
+        "unknown_categories": {c: dict(v.most_common()) for c, v in unknown.items()},
+        "batches": batches,
+    }
+
+
+def task(cfg: Config) -> None:
+    in_dir = Path(cfg.paths.ingested)
+    ok_dir, bad_dir = Path(cfg.paths.validated), Path(cfg.paths.quarantine)
+    ingested = read_json(in_dir / MANIFEST)["partitions"]
+    schemas = schemas_for(cfg.dataset)
+    recipe = fingerprint(
+        asdict(cfg.dataset),
+        asdict(cfg.validate),
+        Path(cfg.dataset.schema_path),
+        Path(validate.__file__),
+    )
+    inputs = {key: file_sha256(in_dir / e["outputs"][0]) for key, e in ingested.items()}
+    # an application batch's duplicate check depends on every earlier one: chain their hashes
+    chained, previous = dict(inputs), ""
+    for key in sorted(k for k in inputs if ingested[k]["table"] == "applications"):
+        previous = chained[key] = fingerprint(previous, inputs[key])
+    manifest = load_manifest(ok_dir)
+    work = plan(chained, manifest, recipe)
+    partitions = {k: manifest["partitions"][k] for k in work.keep}
+    for key in work.drop:
+        entry = manifest["partitions"][key]
+        remove_outputs(ok_dir, entry)
+        remove_outputs(bad_dir, {"outputs": entry.get("quarantine", [])})
+    todo = set(work.todo)
+    seen: list[pd.Index] = []
+    id_column = cfg.dataset.id_column
+    for key in tqdm(sorted(inputs), desc="validating", unit="batch"):
+        table = ingested[key]["table"]
+        output = ingested[key]["outputs"][0]
+        if key not in todo:
+            if table == "applications" and id_column:
+                seen.append(pd.Index(read_table(ok_dir / output)[id_column]))
+            continue
+        frame = read_table(in_dir / output)
+        time_column = (
+            cfg.dataset.time_column if table == "applications" else cfg.dataset.labels.observed_at
+        )
+        result = validate.validate_batch(
+            frame,
+            schema=schemas[table],
+            id_column=id_column,
+            time_column=time_column,
+            seen_ids=seen[0].append(seen[1:]) if seen and table == "applications" else None,
+        )
+        validate.check_quarantine_rate(
+            result.report, file_name=key, ceiling=cfg.validate.max_quarantine_rate
+        )
+        write_table(result.accepted, ok_dir / output)
+        write_table(result.quarantined, bad_dir / output)
+        if table == "applications" and id_column:
+            seen.append(pd.Index(result.accepted[id_column]))
+        partitions[key] = {
+            "input": chained[key],
+            "table": table,
+            "outputs": [output],
+            "quarantine": [output],
+            "report": result.report,
+        }
+    save_manifest(ok_dir, recipe, partitions)
+    summary = summarise(partitions, ingested)
+    write_json(summary, Path(cfg.paths.reports) / "validation.json")
+    for table in ("applications", "labels"):
+        if table in summary:
+            log.info("%s: %s", table, summary[table])
+
+
+if __name__ == "__main__":
+    run_stage("validate", task)

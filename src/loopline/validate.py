@@ -1,0 +1,187 @@
+"""Stage 2, validate: every canonical row is accepted or quarantined with the rules it broke.
+
+The pandera schema compiled from the dataset's schema file is run lazily, so each row collects
+all of its failures at once. Parse failures from ingestion, duplicate ids (within the batch and
+against earlier batches: the first occurrence wins) and timestamps after the batch's own period
+join the same list of reasons. Counts always add up: rows_in = accepted + quarantined.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from loopline.ingest import AS_OF, PARSE_ERRORS, RAW
+from loopline.schemas import UNKNOWN_LEVEL, TableSchema, to_pandera
+
+REASONS = "_reasons"
+# pandera's check names -> the rule names people read in reports and quarantine files
+RULE_NAMES = {
+    "greater_than_or_equal_to": "below_min",
+    "less_than_or_equal_to": "above_max",
+    "isin": "not_allowed",
+    "not_nullable": "missing",
+}
+
+
+class ValidationStopError(RuntimeError):
+    """The batch cannot go on: a required column is missing or too many rows are bad."""
+
+
+@dataclass
+class ValidationResult:
+    accepted: pd.DataFrame
+    quarantined: pd.DataFrame
+    report: dict[str, Any]
+
+
+def mark_unknown_categories(
+    frame: pd.DataFrame, schema: TableSchema
+) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+    """Return the frame with unseen categories of `unknown: accept` columns as an explicit level.
+
+    The raw values are counted: a new category is a drift signal, not noise to hide.
+    """
+    out = frame.copy()
+    counts: dict[str, dict[str, int]] = {}
+    for rule in schema.columns:
+        if rule.dtype != "category" or rule.allowed is None or rule.unknown != "accept":
+            continue
+        if rule.name not in out.columns:
+            continue
+        values = out[rule.name]
+        unseen = values.notna() & ~values.isin([str(a) for a in rule.allowed])
+        if unseen.any():
+            counts[rule.name] = {str(k): int(v) for k, v in values[unseen].value_counts().items()}
+            out[rule.name] = values.mask(unseen, UNKNOWN_LEVEL)
+    return out, counts
+
+
+def _schema_reasons(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Series:
+    """Return per-row lists of `column:check` names that the pandera schema reports."""
+    reasons = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype="object")
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        row_cases = cases[cases["index"].notna()]
+        table_cases = cases[cases["index"].isna()]
+        if len(table_cases):
+            described = "; ".join(
+                f"{c}: {k}"
+                for c, k in zip(table_cases["column"], table_cases["check"], strict=True)
+            )
+            raise ValidationStopError(
+                f"the table as a whole breaks the schema: {described}"
+            ) from None
+        checks = row_cases["check"].astype(str).str.replace(r"\(.*\)$", "", regex=True)
+        labels = row_cases["column"].astype(str) + ":" + checks.replace(RULE_NAMES)
+        grouped = labels.groupby(row_cases["index"].astype("int64")).agg(list)
+        reasons.loc[grouped.index] = grouped
+    return reasons
+
+
+def validate_batch(
+    frame: pd.DataFrame,
+    *,
+    schema: TableSchema,
+    id_column: str | None = None,
+    time_column: str | None = None,
+    seen_ids: pd.Index | None = None,
+) -> ValidationResult:
+    """Return accepted and quarantined rows of one canonical batch and the per-rule counts."""
+    frame = frame.reset_index(drop=True)
+    frame, unknown = mark_unknown_categories(frame, schema)
+    reasons = _schema_reasons(frame[schema.names], to_pandera(schema))
+
+    extra: dict[str, pd.Series] = {}
+    if PARSE_ERRORS in frame.columns:
+        extra["parse"] = frame[PARSE_ERRORS]
+    if id_column and id_column in frame.columns:
+        ids = frame[id_column]
+        dup = ids.notna() & ids.duplicated(keep="first")
+        extra["dup"] = pd.Series(np.where(dup, f"{id_column}:duplicate", None), dtype="object")
+        if seen_ids is not None and len(seen_ids):
+            earlier = ids.notna() & ids.isin(seen_ids)
+            label = f"{id_column}:duplicate_of_earlier_batch"
+            extra["seen"] = pd.Series(np.where(earlier, label, None), dtype="object")
+    if time_column and AS_OF in frame.columns and time_column in frame.columns:
+        future = frame[time_column].notna() & (frame[time_column] >= frame[AS_OF])
+        label = f"{time_column}:in_future"
+        extra["future"] = pd.Series(np.where(future, label, None), dtype="object")
+
+    combined = _combine(reasons, extra)
+    bad = combined.str.len() > 0
+    quarantined = frame[bad].copy()
+    quarantined[REASONS] = combined[bad].str.join(";")
+    accepted = frame[~bad].drop(columns=[c for c in (PARSE_ERRORS, RAW) if c in frame.columns])
+    rule_counts = Counter(r for row in combined[bad] for r in row)
+    report = {
+        "rows_in": len(frame),
+        "accepted": len(accepted),
+        "quarantined": len(quarantined),
+        "rules": dict(sorted(rule_counts.items(), key=lambda kv: -kv[1])),
+        "unknown_categories": unknown,
+    }
+    return ValidationResult(
+        accepted=accepted.reset_index(drop=True),
+        quarantined=quarantined.reset_index(drop=True),
+        report=report,
+    )
+
+
+def _combine(reasons: pd.Series, extra: dict[str, pd.Series]) -> pd.Series:
+    """Merge schema reasons with parse, duplicate and time reasons, without double counting.
+
+    A value that failed to parse is missing, so the schema also calls it `not_nullable`;
+    only the parse failure is the real reason.
+    """
+    parse = extra.pop("parse", None)
+    merged = []
+    others = list(extra.values())
+    for i, schema_reasons in enumerate(reasons.to_numpy()):
+        row: list[str] = []
+        if parse is not None and isinstance(parse.iat[i], str):
+            row.extend(parse.iat[i].split(";"))
+        if row and row[0].startswith("record:"):
+            pass  # the record was never parsed: its empty fields are not separate failures
+        elif row:
+            broken = {r.split(":", 1)[0] for r in row}
+            row.extend(r for r in schema_reasons if r.split(":", 1)[0] not in broken)
+        else:
+            row.extend(schema_reasons)
+        row.extend(o.iat[i] for o in others if o.iat[i] is not None)
+        merged.append(row)
+    return pd.Series(merged, index=reasons.index, dtype="object")
+
+
+def check_required_columns(missing: list[str], *, file_name: str, present: list[str]) -> None:
+    """Raise ValidationStopError naming the file and columns when required ones are absent."""
+    if missing:
+        raise ValidationStopError(
+            f"{file_name}: required column(s) missing: {', '.join(missing)}.\n"
+            f"  Columns in the file: {', '.join(present) or '(none)'}.\n"
+            "  Fix the export, or map the source's spelling with `rename` under "
+            "dataset.sources.<source> in conf/dataset/."
+        )
+
+
+def check_quarantine_rate(report: dict[str, Any], *, file_name: str, ceiling: float) -> None:
+    """Raise ValidationStopError when a batch's quarantine share exceeds the configured ceiling."""
+    rows = report["rows_in"]
+    if rows == 0:
+        return
+    rate = report["quarantined"] / rows
+    if rate > ceiling:
+        top = ", ".join(f"{k} ({v})" for k, v in list(report["rules"].items())[:5])
+        raise ValidationStopError(
+            f"{file_name}: {report['quarantined']} of {rows} rows ({rate:.1%}) broke the schema, "
+            f"above the ceiling validate.max_quarantine_rate={ceiling:.0%}.\n"
+            f"  Most frequent rules: {top}.\n"
+            "  Inspect the quarantined rows, fix the source, or raise the ceiling in conf/."
+        )

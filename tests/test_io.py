@@ -1,0 +1,274 @@
+"""Tests for loopline.io: defensive reading of raw batch files and atomic writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from loopline.io import (
+    SOURCE_ROW,
+    DataFileError,
+    detect_format,
+    file_sha256,
+    read_batch_file,
+    read_json,
+    read_table,
+    write_json,
+    write_table,
+)
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+# --- detect_format ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "declared", "expected"),
+    [
+        ("a.csv", "auto", "csv"),
+        ("a.TSV", "auto", "csv"),
+        ("a.jsonl", "auto", "jsonl"),
+        ("a.ndjson", "auto", "jsonl"),
+        ("a.json", "auto", "jsonl"),
+        ("a.parquet", "auto", "parquet"),
+        ("a.pq", "auto", "parquet"),
+        ("a.txt", "csv", "csv"),  # a declared format wins over the extension
+    ],
+)
+def test_detect_format(name: str, declared: str, expected: str) -> None:
+    assert detect_format(Path(name), declared) == expected
+
+
+def test_unknown_extension_raises(tmp_path: Path) -> None:
+    path = _write(tmp_path, "batch.xlsx", "a,b\n1,2\n")
+    with pytest.raises(DataFileError) as info:
+        read_batch_file(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "'.xlsx'" in message
+    assert "format" in message  # says how to fix it
+
+
+def test_missing_file_raises(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match="file not found"):
+        read_batch_file(tmp_path / "absent.csv")
+
+
+# --- CSV ----------------------------------------------------------------------------------
+
+
+def test_good_csv_keeps_values_as_text(tmp_path: Path) -> None:
+    path = _write(tmp_path, "b.csv", "id,amount,note\n007,1.50,\nA2,20,NA\n")
+    batch = read_batch_file(path)
+    assert batch.columns == ["id", "amount", "note"]
+    assert list(batch.frame.columns) == [SOURCE_ROW, "id", "amount", "note"]
+    assert _records(batch.frame) == [
+        {SOURCE_ROW: 1, "id": "007", "amount": "1.50", "note": ""},
+        {SOURCE_ROW: 2, "id": "A2", "amount": "20", "note": "NA"},
+    ]
+    assert batch.malformed.empty
+    assert list(batch.malformed.columns) == [SOURCE_ROW, "raw", "reason"]
+
+
+def test_csv_with_custom_delimiter_and_quotes(tmp_path: Path) -> None:
+    path = _write(tmp_path, "b.csv", 'id;amount\nA;"1;5"\nB;"x\ny"\n')
+    batch = read_batch_file(path, delimiter=";")
+    assert batch.frame["amount"].tolist() == ["1;5", "x\ny"]
+    assert batch.frame[SOURCE_ROW].tolist() == [1, 2]
+
+
+def test_csv_line_with_too_many_fields_is_malformed(tmp_path: Path) -> None:
+    path = _write(tmp_path, "b.csv", "a,b,c\n1,2,3\n4,5,6,7\n7,8,9\n")
+    batch = read_batch_file(path)
+    assert _records(batch.frame) == [
+        {SOURCE_ROW: 1, "a": "1", "b": "2", "c": "3"},
+        {SOURCE_ROW: 3, "a": "7", "b": "8", "c": "9"},
+    ]
+    assert _records(batch.malformed) == [
+        {SOURCE_ROW: 2, "raw": "4,5,6,7", "reason": "record:wrong_field_count"}
+    ]
+    assert batch.columns == ["a", "b", "c"]
+
+
+def test_csv_line_with_too_few_fields_is_malformed(tmp_path: Path) -> None:
+    path = _write(tmp_path, "b.csv", "a,b,c\n1,2,3\n4,5\n7,8,9\n")
+    batch = read_batch_file(path)
+    assert batch.frame[SOURCE_ROW].tolist() == [1, 3]
+    assert _records(batch.malformed) == [
+        {SOURCE_ROW: 2, "raw": "4,5", "reason": "record:wrong_field_count"}
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b\n1,2\n\n3,4\n",  # fast path
+        "a,b\n1,2\n\n3,4\n5,6,7\n",  # slow path (a broken record elsewhere)
+    ],
+)
+def test_csv_blank_lines_are_skipped(tmp_path: Path, text: str) -> None:
+    batch = read_batch_file(_write(tmp_path, "b.csv", text))
+    assert batch.frame[["a", "b"]].to_numpy().tolist() == [["1", "2"], ["3", "4"]]
+    assert batch.frame[SOURCE_ROW].tolist() == [1, 2]
+
+
+def test_empty_file_has_no_rows_and_no_columns(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    path.write_bytes(b"")
+    batch = read_batch_file(path)
+    assert batch.columns == []
+    assert len(batch.frame) == 0
+    assert list(batch.frame.columns) == [SOURCE_ROW]
+    assert batch.malformed.empty
+
+
+def test_header_only_csv_has_columns_and_no_rows(tmp_path: Path) -> None:
+    batch = read_batch_file(_write(tmp_path, "b.csv", "id,amount\n"))
+    assert batch.columns == ["id", "amount"]
+    assert list(batch.frame.columns) == [SOURCE_ROW, "id", "amount"]
+    assert len(batch.frame) == 0
+
+
+def test_latin1_file_read_as_utf8_names_file_and_offset(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    path.write_bytes("name,city\nJosé,Zürich\n".encode("latin-1"))  # é is byte 13
+    with pytest.raises(DataFileError) as info:
+        read_batch_file(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "not valid utf-8" in message
+    assert "0xe9" in message
+    assert "offset 13" in message
+    assert "encoding" in message  # says what to do
+
+
+def test_declared_encoding_reads_latin1(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    path.write_bytes("name,city\nJosé,Zürich\n".encode("latin-1"))
+    batch = read_batch_file(path, encoding="latin-1")
+    assert batch.frame["name"].tolist() == ["José"]
+
+
+def test_utf8_bom_is_stripped(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    path.write_bytes("\ufeffid,amount\nA,1\n".encode())
+    batch = read_batch_file(path)
+    assert batch.columns == ["id", "amount"]
+    assert batch.frame["id"].tolist() == ["A"]
+
+
+# --- JSONL --------------------------------------------------------------------------------
+
+
+def test_jsonl_invalid_and_non_object_lines_are_malformed(tmp_path: Path) -> None:
+    text = '{"id": "A", "amount": 1.5}\n{"id": "B", \n[1, 2]\n"text"\n{"id": "C", "extra": true}\n'
+    batch = read_batch_file(_write(tmp_path, "b.jsonl", text))
+    assert batch.columns == ["id", "amount", "extra"]
+    assert batch.frame["id"].tolist() == ["A", "C"]
+    assert batch.frame[SOURCE_ROW].tolist() == [1, 5]
+    assert batch.frame.loc[0, "amount"] == 1.5  # JSON values keep their JSON type
+    assert _records(batch.malformed) == [
+        {SOURCE_ROW: 2, "raw": '{"id": "B", ', "reason": "record:invalid_json"},
+        {SOURCE_ROW: 3, "raw": "[1, 2]", "reason": "record:not_a_json_object"},
+        {SOURCE_ROW: 4, "raw": '"text"', "reason": "record:not_a_json_object"},
+    ]
+
+
+def test_jsonl_blank_lines_are_skipped(tmp_path: Path) -> None:
+    batch = read_batch_file(_write(tmp_path, "b.jsonl", '{"id": "A"}\n\n   \n{"id": "B"}\n\n'))
+    assert batch.frame["id"].tolist() == ["A", "B"]
+    assert batch.malformed.empty
+
+
+def test_jsonl_with_only_bad_lines(tmp_path: Path) -> None:
+    batch = read_batch_file(_write(tmp_path, "b.jsonl", "nope\n[]\n"))
+    assert len(batch.frame) == 0
+    assert batch.columns == []
+    assert batch.malformed["reason"].tolist() == ["record:invalid_json", "record:not_a_json_object"]
+
+
+# --- Parquet ------------------------------------------------------------------------------
+
+
+def test_parquet_round_trip(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "id": ["A", "B", None],
+            "amount": [1.5, None, 3.0],
+            "at": pd.to_datetime(["2024-01-01", "2024-02-01", None]),
+        }
+    )
+    path = write_table(frame, tmp_path / "b.parquet")
+    batch = read_batch_file(path)
+    assert batch.columns == ["id", "amount", "at"]
+    assert batch.frame[SOURCE_ROW].tolist() == [1, 2, 3]
+    pd.testing.assert_frame_equal(
+        batch.frame.drop(columns=SOURCE_ROW), frame, check_dtype=False, check_index_type=False
+    )
+
+
+def test_corrupt_parquet_raises(tmp_path: Path) -> None:
+    path = tmp_path / "b.parquet"
+    path.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DataFileError) as info:
+        read_batch_file(path)
+    assert str(path) in str(info.value)
+    assert "not a readable Parquet file" in str(info.value)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["out.parquet", "out.csv", "out.jsonl"])
+def test_write_table_is_atomic_and_round_trips(tmp_path: Path, name: str) -> None:
+    frame = pd.DataFrame({"id": ["A", "B"], "amount": [1.5, 2.0]})
+    path = write_table(frame, tmp_path / "deep" / name)
+    assert path == tmp_path / "deep" / name
+    assert sorted(p.name for p in path.parent.iterdir()) == [name]  # no leftover .tmp
+    if name.endswith(".parquet"):
+        back = read_table(path)
+    else:
+        back = read_batch_file(path).frame.drop(columns=SOURCE_ROW)
+        back["amount"] = back["amount"].astype(float)
+    pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+
+
+def test_write_table_replaces_existing_file(tmp_path: Path) -> None:
+    path = tmp_path / "out.parquet"
+    write_table(pd.DataFrame({"a": [1, 2, 3]}), path)
+    write_table(pd.DataFrame({"a": [9]}), path)
+    assert read_table(path)["a"].tolist() == [9]
+    assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]
+
+
+def test_write_table_unknown_extension(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown extension '\.xlsx'"):
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / "out.xlsx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_json_is_atomic_and_round_trips(tmp_path: Path) -> None:
+    obj = {"b": [1, 2.5, None], "a": {"nested": "x"}, "when": pd.Timestamp("2024-01-02")}
+    path = write_json(obj, tmp_path / "sub" / "report.json")
+    assert [p.name for p in path.parent.iterdir()] == ["report.json"]
+    back = read_json(path)
+    assert back == {"b": [1, 2.5, None], "a": {"nested": "x"}, "when": "2024-01-02 00:00:00"}
+    assert list(back) == ["b", "a", "when"]  # key order kept
+    assert path.read_text().endswith("}\n")
+
+
+def test_file_sha256(tmp_path: Path) -> None:
+    path = tmp_path / "x.txt"
+    path.write_bytes(b"abc")
+    assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

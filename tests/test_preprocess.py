@@ -1,0 +1,170 @@
+"""Tests for loopline.preprocess: imputation, clipping and category levels fitted on train only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loopline.config import DatasetConfig, PreprocessConfig
+from loopline.preprocess import OTHER, VERSION, apply, categorical, fit, model_columns
+from loopline.schemas import parse_table_schema, table_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+CFG = PreprocessConfig(clip_quantiles=[0.0, 0.75], impute="median", min_category_count=2)
+
+
+def _table() -> pd.DataFrame:
+    """Five train rows and three valid/test rows."""
+    return pd.DataFrame(
+        {
+            "income": [10.0, 20.0, np.nan, 40.0, 1000.0, 5.0, 9999.0, np.nan],
+            "region": ["n", "n", "s", "s", "e", "w", None, "n"],
+            "split": ["train"] * 5 + ["valid", "test", "test"],
+        }
+    ).astype({"region": "str"})
+
+
+def _fit(frame: pd.DataFrame, cfg: PreprocessConfig = CFG) -> dict:
+    train = frame[frame["split"] == "train"]
+    return fit(train, numeric=["income"], categorical=["region"], cfg=cfg)
+
+
+def test_fit_learns_from_train_rows() -> None:
+    state = _fit(_table())
+    # train incomes 10, 20, 40, 1000: median 30, quantile 0.75 = 280
+    assert state == {
+        "version": VERSION,
+        "rows": 5,
+        "numeric": {"income": {"fill": 30.0, "low": 10.0, "high": 280.0}},
+        "categorical": {"region": {"levels": ["n", "s", OTHER]}},
+    }
+
+
+def test_fit_ignores_valid_and_test_rows() -> None:
+    frame = _table()
+    changed = frame.copy()
+    rest = changed["split"] != "train"
+    changed.loc[rest, "income"] = [-1e9, 1e9, 7.0]
+    changed.loc[rest, "region"] = ["e", "e", "e"]
+    more = pd.DataFrame({"income": [1e6] * 5, "region": ["w"] * 5, "split": ["test"] * 5})
+    changed = pd.concat([changed, more.astype({"region": "str"})], ignore_index=True)
+    assert _fit(changed) == _fit(frame)
+
+
+def test_apply_clips_and_imputes() -> None:
+    frame = _table()
+    out = apply(frame, _fit(frame))
+    assert out["income"].tolist() == [10.0, 20.0, 30.0, 40.0, 280.0, 10.0, 280.0, 30.0]
+    assert frame["income"].isna().sum() == 2  # the input is not changed
+
+
+def test_impute_none_keeps_missing() -> None:
+    cfg = PreprocessConfig(clip_quantiles=[0.0, 1.0], impute="none", min_category_count=1)
+    frame = _table()
+    state = _fit(frame, cfg)
+    assert state["numeric"]["income"] == {"fill": None, "low": 10.0, "high": 1000.0}
+    out = apply(frame, state)
+    np.testing.assert_array_equal(
+        out["income"], [10.0, 20.0, np.nan, 40.0, 1000.0, 10.0, 1000.0, np.nan]
+    )
+
+
+def test_all_missing_train_column() -> None:
+    frame = pd.DataFrame({"income": [np.nan, np.nan], "region": ["n", "n"], "split": "train"})
+    state = _fit(frame)
+    assert state["numeric"]["income"] == {"fill": None, "low": None, "high": None}
+    out = apply(pd.DataFrame({"income": [5.0, np.nan], "region": ["n", "s"]}), state)
+    np.testing.assert_array_equal(out["income"], [5.0, np.nan])
+
+
+def test_categories_rare_unseen_and_missing() -> None:
+    frame = _table()
+    out = apply(frame, _fit(frame))
+    region = out["region"]
+    assert isinstance(region.dtype, pd.CategoricalDtype)
+    assert list(region.cat.categories) == ["n", "s", OTHER]
+    # e: rare in train (1 < 2); w: never seen in train; None stays missing
+    assert region.tolist() == ["n", "n", "s", "s", OTHER, OTHER, np.nan, "n"]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["a", "b", "zzz"], ["a", "b", OTHER]),
+        ([None, "a"], [np.nan, "a"]),
+        ([OTHER], [OTHER]),
+        ([], []),
+    ],
+)
+def test_categorical(values: list, expected: list) -> None:
+    out = categorical(pd.Series(values, dtype="str"), ["a", "b", OTHER])
+    assert list(out.cat.categories) == ["a", "b", OTHER]
+    assert out.tolist() == expected
+
+
+def test_state_is_json_serialisable() -> None:
+    frame = _table()
+    state = _fit(frame)
+    restored = json.loads(json.dumps(state))
+    assert restored == state
+    pd.testing.assert_frame_equal(apply(frame, restored), apply(frame, state))
+    # a single request is preprocessed the same way as the batch it came from
+    single = frame.iloc[[6]]
+    pd.testing.assert_frame_equal(apply(single, restored), apply(frame, state).iloc[[6]])
+
+
+def test_apply_needs_the_fitted_columns() -> None:
+    state = _fit(_table())
+    with pytest.raises(KeyError, match="income"):
+        apply(pd.DataFrame({"region": ["n"]}), state)
+
+
+def test_model_columns_of_loans_exclude_id_entity_time_and_target() -> None:
+    schema = table_schema(ROOT / "conf/schemas/loans.yaml")
+    dataset = DatasetConfig(
+        id_column="application_id",
+        entity_column="customer_id",
+        time_column="applied_at",
+        target="defaulted",
+    )
+    numeric, categorical_ = model_columns(schema, dataset)
+    assert numeric == [
+        "age",
+        "annual_income",
+        "employment_years",
+        "loan_amount",
+        "loan_term_months",
+        "credit_utilization",
+        "num_open_accounts",
+        "past_delinquencies",
+        "debt_to_income",
+    ]
+    assert categorical_ == ["employment_type", "home_ownership", "purpose", "region", "channel"]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "numeric", "categorical_"),
+    [
+        (DatasetConfig(target="y"), ["x", "entity_score"], ["kind"]),
+        (DatasetConfig(target="kind"), ["x", "entity_score"], []),  # a categorical target
+        (DatasetConfig(target="y", entity_column="entity_score"), ["x"], ["kind"]),
+        (DatasetConfig(target="y", exclude_from_model=["x", "kind"]), ["entity_score"], []),
+    ],
+)
+def test_model_columns_skips(dataset: DatasetConfig, numeric: list, categorical_: list) -> None:
+    schema = parse_table_schema(
+        {
+            "columns": {
+                "id": {"dtype": "string"},
+                "at": {"dtype": "datetime"},
+                "x": {"dtype": "float"},
+                "entity_score": {"dtype": "int"},
+                "kind": {"dtype": "category", "allowed": ["a"]},
+            }
+        }
+    )
+    assert model_columns(schema, dataset) == (numeric, categorical_)
