@@ -328,3 +328,31 @@ def policy_from_document(doc: dict[str, Any]) -> tuple[float, PolicyConfig]:
     except (KeyError, TypeError) as exc:
         raise ValueError(f"policy document is malformed: {exc!r}") from exc
     return float(threshold), policy
+
+
+def explain(
+    booster: Any,
+    x: pd.DataFrame,
+    decisions: pd.DataFrame,
+    *,
+    k: int,
+    texts: dict[str, str],
+) -> list[list[str]]:
+    """Return per row the rules that fired, then the top-k model reasons for non-approvals.
+
+    TreeSHAP contributions cost about 15x a prediction, so only rows that need an explanation
+    (declines and reviews) are explained.
+    """
+    from loopline.train import matrix
+
+    flagged = (decisions["decision"] != APPROVE).to_numpy()
+    model_reasons: list[list[str]] = [[] for _ in range(len(x))]
+    if flagged.any():
+        contributions = booster.predict(matrix(x[flagged]), pred_contribs=True)
+        codes = reason_codes(contributions, list(x.columns), k, texts)
+        for position, code in zip(np.flatnonzero(flagged), codes, strict=True):
+            model_reasons[position] = code
+    return [
+        [*rules, *model]
+        for rules, model in zip(decisions["rule_reasons"], model_reasons, strict=True)
+    ]

@@ -185,3 +185,42 @@ def check_quarantine_rate(report: dict[str, Any], *, file_name: str, ceiling: fl
             f"  Most frequent rules: {top}.\n"
             "  Inspect the quarantined rows, fix the source, or raise the ceiling in conf/."
         )
+
+
+def summarise(partitions: dict[str, Any], ingested: dict[str, Any]) -> dict[str, Any]:
+    """Return validation.json: totals, per-rule counts and per-batch counts."""
+    totals: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
+    unknown: dict[str, Counter[str]] = {}
+    batches = {}
+    for key, entry in partitions.items():
+        report = entry["report"]
+        table = entry["table"]
+        for name in ("rows_in", "accepted", "quarantined"):
+            totals[f"{table}.{name}"] += report[name]
+        rules.update({f"{table}.{k}": v for k, v in report["rules"].items()})
+        for column, counts in report["unknown_categories"].items():
+            unknown.setdefault(column, Counter()).update(counts)
+        batches[key] = {
+            "table": table,
+            **{k: report[k] for k in ("rows_in", "accepted", "quarantined")},
+            "extra_columns_dropped": ingested.get(key, {}).get("extra_columns", []),
+        }
+    tables = sorted({e["table"] for e in partitions.values()})
+    summary = {
+        t: {
+            "rows_in": totals[f"{t}.rows_in"],
+            "accepted": totals[f"{t}.accepted"],
+            "quarantined": totals[f"{t}.quarantined"],
+            "quarantine_rate": round(
+                totals[f"{t}.quarantined"] / max(totals[f"{t}.rows_in"], 1), 5
+            ),
+        }
+        for t in tables
+    }
+    return {
+        **summary,
+        "rules": dict(rules.most_common()),
+        "unknown_categories": {c: dict(v.most_common()) for c, v in unknown.items()},
+        "batches": batches,
+    }

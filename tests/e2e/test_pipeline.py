@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -160,6 +161,30 @@ def test_dvc_exp_run_composes_overrides_through_hydra(tiny_repo: Repo) -> None:
     assert params["model"]["params"]["eta"] == 0.2
     shown = json.loads(tiny_repo.run("dvc", "exp", "show", "--json").stdout)
     assert "eta02" in json.dumps(shown)
+
+
+def test_queued_grid_records_every_run_to_the_shared_mlflow_store(tiny_repo: Repo) -> None:
+    tiny_repo.run("dvc", "exp", "run", "--queue", "-S", "model.params.max_depth=2,4")
+    tiny_repo.run("dvc", "queue", "start", "-j", "2")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = tiny_repo.run("dvc", "queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert status.count("Success") == 2, status
+    db = sqlite3.connect(tiny_repo.path / "mlflow.db")
+    names = {v for (v,) in db.execute("select value from tags where key='dvc_experiment'")}
+    queued = [line.split()[1] for line in status.splitlines() if "Success" in line]
+    assert set(queued) <= names, "queued runs (in .dvc/tmp/exps copies) record to the repo's store"
+
+
+def test_a_stage_run_by_hand_takes_hydra_overrides(tiny_repo: Repo) -> None:
+    tiny_repo.run("python", "-m", "loopline.stages.evaluate", "evaluate.calibration_bins=4")
+    calibration = pd.read_csv(tiny_repo.path / "reports/plots/calibration.csv")
+    assert len(calibration) <= 4
+    assert not (tiny_repo.path / "outputs").exists(), "no stray Hydra output folders"
+    assert not list(tiny_repo.path.glob("**/.hydra"))
 
 
 def test_census_dataset_runs_through_the_same_stages(repo_factory) -> None:

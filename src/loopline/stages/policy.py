@@ -44,14 +44,6 @@ def task(cfg: Config) -> None:
     threshold = policy.best_threshold(curves[0])
     rows, x, y, score, amount = scored["test"]
     decisions = policy.decide(score, rows, threshold, p).set_index(rows.index)
-    flagged = (decisions["decision"] != policy.APPROVE).to_numpy()
-    reasons = pd.Series([[] for _ in range(len(rows))], index=rows.index, dtype="object")
-    if flagged.any():
-        contribs = booster.predict(train.matrix(x[flagged]), pred_contribs=True)
-        codes = policy.reason_codes(
-            contribs, spec["feature_names"], p.reason_codes, cfg.dataset.reason_texts
-        )
-        reasons.loc[rows.index[flagged]] = pd.Series(codes, index=rows.index[flagged])
     id_col = cfg.dataset.id_column
     table = pd.DataFrame(
         {
@@ -60,9 +52,9 @@ def task(cfg: Config) -> None:
             "score": score,
             "decision": decisions["decision"].to_numpy(),
             "decided_by": decisions["decided_by"].to_numpy(),
-            "reasons": [
-                list(r) + list(m) for r, m in zip(decisions["rule_reasons"], reasons, strict=True)
-            ],
+            "reasons": policy.explain(
+                booster, x, decisions, k=p.reason_codes, texts=cfg.dataset.reason_texts
+            ),
         }
     )
     write_table(table, reports / "decisions_test.parquet")

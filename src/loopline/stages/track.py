@@ -6,9 +6,10 @@ import logging
 import os
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
-from loopline import tracking
+from loopline import figures, tracking
 from loopline.config import Config
 from loopline.io import file_sha256, read_json, write_json
 from loopline.paths import repo_root
@@ -39,6 +40,9 @@ def task(cfg: Config) -> None:
         mlflow.log_dict(tracking.dvc_hashes(root / "dvc.lock"), "lineage/dvc_hashes.json")
         mlflow.log_artifacts(str(model_dir), artifact_path="bundle")
         mlflow.log_artifacts(str(reports / "plots"), artifact_path="plots")
+        tables = {p.stem: pd.read_csv(p) for p in sorted((reports / "plots").glob("*.csv"))}
+        for name, figure in figures.render(tables).items():
+            mlflow.log_figure(figure, f"figures/{name}.png")
         for name in ("metrics.json", "policy.json", "validation.json", "split.json", "train.json"):
             if (reports / name).exists():
                 mlflow.log_artifact(str(reports / name), artifact_path="reports")

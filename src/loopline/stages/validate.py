@@ -7,10 +7,8 @@ Only new or changed partitions are validated; ids seen in earlier batches count 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
@@ -30,45 +28,6 @@ from loopline.stages import run_stage
 from loopline.stages.ingest import schemas_for
 
 log = logging.getLogger(__name__)
-
-
-def summarise(partitions: dict[str, Any], ingested: dict[str, Any]) -> dict[str, Any]:
-    """Return validation.json: totals, per-rule counts and per-batch counts."""
-    totals: Counter[str] = Counter()
-    rules: Counter[str] = Counter()
-    unknown: dict[str, Counter[str]] = {}
-    batches = {}
-    for key, entry in partitions.items():
-        report = entry["report"]
-        table = entry["table"]
-        for name in ("rows_in", "accepted", "quarantined"):
-            totals[f"{table}.{name}"] += report[name]
-        rules.update({f"{table}.{k}": v for k, v in report["rules"].items()})
-        for column, counts in report["unknown_categories"].items():
-            unknown.setdefault(column, Counter()).update(counts)
-        batches[key] = {
-            "table": table,
-            **{k: report[k] for k in ("rows_in", "accepted", "quarantined")},
-            "extra_columns_dropped": ingested.get(key, {}).get("extra_columns", []),
-        }
-    tables = sorted({e["table"] for e in partitions.values()})
-    summary = {
-        t: {
-            "rows_in": totals[f"{t}.rows_in"],
-            "accepted": totals[f"{t}.accepted"],
-            "quarantined": totals[f"{t}.quarantined"],
-            "quarantine_rate": round(
-                totals[f"{t}.quarantined"] / max(totals[f"{t}.rows_in"], 1), 5
-            ),
-        }
-        for t in tables
-    }
-    return {
-        **summary,
-        "rules": dict(rules.most_common()),
-        "unknown_categories": {c: dict(v.most_common()) for c, v in unknown.items()},
-        "batches": batches,
-    }
 
 
 def task(cfg: Config) -> None:
@@ -130,7 +89,7 @@ def task(cfg: Config) -> None:
             "report": result.report,
         }
     save_manifest(ok_dir, recipe, partitions)
-    summary = summarise(partitions, ingested)
+    summary = validate.summarise(partitions, ingested)
     write_json(summary, Path(cfg.paths.reports) / "validation.json")
     for table in ("applications", "labels"):
         if table in summary:
