@@ -72,13 +72,16 @@ def task(cfg: Config) -> None:
         threshold, p, file_sha256(model_dir / "model.ubj"), spec["feature_names"]
     )
     write_json(doc, model_dir / "policy.json")
-    summary = policy.policy_summary(y, score, decisions, amount, p)
-    at = curves[0].loc[curves[0]["threshold"].sub(threshold).abs().idxmin()]
-    summary = {
-        "threshold": threshold,
-        "valid_profit_at_threshold": float(at["profit"]),
-        "test": summary,
-    }
+    summary = {"threshold": threshold}
+    for name, curve in zip(("valid", "test"), curves, strict=True):
+        at = curve.loc[curve["threshold"].sub(threshold).abs().idxmin()]
+        summary[name] = {  # the threshold alone (no rules, no review), against approving all
+            "profit_at_threshold": float(at["profit"]),
+            "approval_rate_at_threshold": float(at["approval_rate"]),
+            "profit_approve_all": float(curve["profit"].iloc[-1]),
+            "best_profit_any_threshold": float(curve["profit"].max()),
+        }
+    summary["test"]["decisions"] = policy.policy_summary(y, score, decisions, amount, p)
     write_json(json_safe(summary), reports / "policy.json")
     log.info("%s", summary)
 
