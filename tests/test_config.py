@@ -170,13 +170,14 @@ def test_policy_rules_use_columns_of_every_dataset(datasets: dict[str, Config], 
 
 @pytest.fixture(scope="module")
 def model_params(default: dict[str, Any]) -> dict[str, Any]:
-    return dict(to_config(default).model.params)
+    return to_config(default).model.xgb_params()
 
 
 def test_xgboost_config_uses_xgboost_parameter_names(model_params: dict[str, Any]) -> None:
     assert {"max_depth", "eta", "subsample", "objective"} <= set(model_params)
     assert model_params["objective"] == "binary:logistic"
-    sklearn_spellings = {"n_estimators", "learning_rate", "reg_lambda", "random_state", "n_jobs"}
+    # reg_lambda/reg_alpha are the core library's own aliases of lambda/alpha (a Python keyword)
+    sklearn_spellings = {"n_estimators", "learning_rate", "random_state", "n_jobs"}
     assert not sklearn_spellings & set(model_params)
 
 

@@ -25,10 +25,10 @@ def test_loggable_params_sanitises_names_and_skips_paths() -> None:
     params = {
         "dataset": {"sources": {"branch": {"rename": {"Term (months)": "t"}}}},
         "paths": {"raw": "data/raw"},
-        "model": {"params": {"eta": 0.1}},
+        "model": {"eta": 0.1},
     }
     logged = tracking.loggable_params(params)
-    assert logged == {"dataset.sources.branch.rename.Term _months_": "t", "model.params.eta": "0.1"}
+    assert logged == {"dataset.sources.branch.rename.Term _months_": "t", "model.eta": "0.1"}
 
 
 @pytest.mark.parametrize(

@@ -105,7 +105,7 @@ DIRTY = {
 @pytest.mark.parametrize("name", sorted(DIRTY))
 def test_rows_are_conserved(name: str) -> None:
     frame = canonical(*DIRTY[name])
-    result = run(frame, seen_ids=pd.Index(["A2"]))
+    result = run(frame, seen_ids={"A2"})
     report = result.report
     assert report["rows_in"] == len(frame)
     assert report["accepted"] == len(result.accepted)
@@ -180,7 +180,7 @@ def test_missing_ids_are_not_duplicates_of_each_other() -> None:
 
 def test_duplicate_of_earlier_batch() -> None:
     frame = canonical({"id": "A1"}, {"id": "B7"}, {"id": "C3"})
-    result = run(frame, seen_ids=pd.Index(["B7", "Z"]))
+    result = run(frame, seen_ids={"B7", "Z"})
     assert result.accepted["id"].tolist() == ["A1", "C3"]
     assert reasons_by_id(result) == {"B7": "id:duplicate_of_earlier_batch"}
     assert result.report["rules"] == {"id:duplicate_of_earlier_batch": 1}

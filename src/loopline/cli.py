@@ -78,24 +78,38 @@ def simulate(
     typer.echo(f"wrote {len(batches)} batch files under {target}")
 
 
-def _pick_source(file: Path, cfg: Any) -> tuple[str, str, Any]:
-    """Return (table, source name, source config) whose pattern matches the file's name."""
+def _pick_source(file: Path, cfg: Any, forced: str | None) -> tuple[str, str, Any]:
+    """Return (table, source name, source config) for a file: forced, else by its path."""
     from loopline.config import SourceConfig
 
     tables = [("applications", cfg.dataset.sources)]
     if cfg.dataset.labels is not None:
         tables.append(("labels", cfg.dataset.labels.sources))
-    for table, sources in tables:
-        for key, source in sources.items():
-            if fnmatch.fnmatch(file.name, Path(source.pattern).name):
-                return table, key, source
-    return "applications", "file", SourceConfig()
+    candidates = [(t, k, s) for t, sources in tables for k, s in sources.items()]
+    if forced:
+        for candidate in candidates:
+            if candidate[1] == forced:
+                return candidate
+        names = ", ".join(k for _, k, _ in candidates)
+        raise ValueError(f"dataset {cfg.dataset.name} has no source {forced!r} (sources: {names})")
+    path = file.resolve().as_posix()
+    for candidate in candidates:  # the whole pattern, e.g. applications/*_api.jsonl
+        if fnmatch.fnmatch(path, f"*/{candidate[2].pattern}"):
+            return candidate
+    for candidate in candidates:  # a distinctive file name, e.g. *_branch.csv
+        name_pattern = Path(candidate[2].pattern).name
+        if not name_pattern.startswith("*.") and fnmatch.fnmatch(file.name, name_pattern):
+            return candidate
+    return "applications", "canonical", SourceConfig()
 
 
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="A batch file: CSV, JSONL or Parquet")],
     dataset: Annotated[str, typer.Option(help="Dataset config in conf/dataset/")] = "loans",
+    source_name: Annotated[
+        Optional[str], typer.Option("--source", help="Read the file as this source's dialect")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Check one batch file against a dataset's schema; report accepted/quarantined and why.
@@ -109,7 +123,7 @@ def validate(
 
     try:
         cfg = _config([f"dataset={dataset}"])
-        table, key, source = _pick_source(file, cfg)
+        table, key, source = _pick_source(file, cfg, source_name)
         schema = (
             labels_schema(cfg.dataset)
             if table == "labels"

@@ -6,7 +6,7 @@ Stages receive only their own slice (`cfg.model`, `cfg.dataset`, ...).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -130,9 +130,34 @@ class FeaturesConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "xgboost"
+    """XGBoost's own parameter names (`model.max_depth=8` on the command line).
+
+    Every field except `num_boost_round` is passed to `xgboost.train` as a parameter; typed
+    fields make a misspelt parameter fail when the config loads instead of being ignored.
+    `extra` passes any other XGBoost parameter through unchanged.
+    """
+
     num_boost_round: int = 400
-    params: dict[str, Any] = field(default_factory=dict)
+    objective: str = "binary:logistic"
+    eval_metric: list[str] = field(default_factory=lambda: ["logloss", "auc"])
+    tree_method: str = "hist"
+    device: str = "cpu"
+    max_depth: int = 5
+    eta: float = 0.05
+    subsample: float = 0.9
+    colsample_bytree: float = 0.8
+    min_child_weight: float = 5.0
+    reg_lambda: float = 1.0
+    reg_alpha: float = 0.0
+    max_cat_to_onehot: int = 8
+    nthread: int = 2
+    seed: int = 42
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def xgb_params(self) -> dict[str, Any]:
+        """Return the parameters for `xgboost.train`."""
+        params = {k: v for k, v in asdict(self).items() if k not in ("num_boost_round", "extra")}
+        return params | dict(self.extra)
 
 
 @dataclass

@@ -153,9 +153,9 @@ def _read_parquet(path: Path) -> RawBatch:
     return RawBatch(frame=frame, malformed=_malformed([]), columns=columns)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Return a Parquet table written by a pipeline stage."""
-    return pd.read_parquet(path)
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Return a Parquet table written by a pipeline stage (optionally only some columns)."""
+    return pd.read_parquet(path, columns=columns)
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:

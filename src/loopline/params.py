@@ -30,6 +30,10 @@ def compose(overrides: list[str] | None = None, root: Path | None = None) -> dic
     from omegaconf import OmegaConf
 
     conf = (root or repo_root()) / "conf"
+    if not (conf / "config.yaml").is_file():
+        raise FileNotFoundError(
+            f"no conf/config.yaml under {conf.parent}: run loopline from the repository root"
+        )
     with initialize_config_dir(str(conf.resolve()), version_base=None):
         cfg = hydra_compose(config_name="config", overrides=list(overrides or []))
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]

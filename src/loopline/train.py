@@ -53,7 +53,7 @@ def train_xgboost(
     history: dict[str, Any] = {}
     dtrain, dvalid = matrix(train_x, train_y), matrix(valid_x, valid_y)
     booster = xgb.train(
-        dict(model.params),
+        model.xgb_params(),
         dtrain,
         num_boost_round=model.num_boost_round,
         evals=[(dtrain, "train"), (dvalid, "valid")],

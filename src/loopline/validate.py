@@ -92,7 +92,7 @@ def validate_batch(
     schema: TableSchema,
     id_column: str | None = None,
     time_column: str | None = None,
-    seen_ids: pd.Index | None = None,
+    seen_ids: set[str] | None = None,
 ) -> ValidationResult:
     """Return accepted and quarantined rows of one canonical batch and the per-rule counts."""
     frame = frame.reset_index(drop=True)
@@ -106,8 +106,9 @@ def validate_batch(
         ids = frame[id_column]
         dup = ids.notna() & ids.duplicated(keep="first")
         extra["dup"] = pd.Series(np.where(dup, f"{id_column}:duplicate", None), dtype="object")
-        if seen_ids is not None and len(seen_ids):
-            earlier = ids.notna() & ids.isin(seen_ids)
+        if seen_ids:
+            # a set lookup per id: pandas' isin on arrow strings loops in Python over `seen`
+            earlier = pd.Series([i in seen_ids for i in ids.to_numpy(dtype=object)])
             label = f"{id_column}:duplicate_of_earlier_batch"
             extra["seen"] = pd.Series(np.where(earlier, label, None), dtype="object")
     if time_column and AS_OF in frame.columns and time_column in frame.columns:
@@ -142,12 +143,11 @@ def _combine(reasons: pd.Series, extra: dict[str, pd.Series]) -> pd.Series:
     only the parse failure is the real reason.
     """
     parse = extra.pop("parse", None)
+    parsed = [None] * len(reasons) if parse is None else parse.to_numpy(dtype=object)
+    others = [o.to_numpy(dtype=object) for o in extra.values()]
     merged = []
-    others = list(extra.values())
     for i, schema_reasons in enumerate(reasons.to_numpy()):
-        row: list[str] = []
-        if parse is not None and isinstance(parse.iat[i], str):
-            row.extend(parse.iat[i].split(";"))
+        row: list[str] = parsed[i].split(";") if isinstance(parsed[i], str) else []
         if row and row[0].startswith("record:"):
             pass  # the record was never parsed: its empty fields are not separate failures
         elif row:
@@ -155,7 +155,7 @@ def _combine(reasons: pd.Series, extra: dict[str, pd.Series]) -> pd.Series:
             row.extend(r for r in schema_reasons if r.split(":", 1)[0] not in broken)
         else:
             row.extend(schema_reasons)
-        row.extend(o.iat[i] for o in others if o.iat[i] is not None)
+        row.extend(o[i] for o in others if o[i] is not None)
         merged.append(row)
     return pd.Series(merged, index=reasons.index, dtype="object")
 

@@ -93,7 +93,7 @@ def test_mlflow_run_records_params_metrics_and_lineage(tiny_repo: Repo) -> None:
     metrics = dict(db.execute("select key, value from metrics where run_uuid=?", (run_id,)))
     head = tiny_repo.run("git", "rev-parse", "HEAD").stdout.strip()
     assert tags["mlflow.source.git.commit"] == head
-    assert params["model.params.max_depth"] == "5"
+    assert params["model.max_depth"] == "5"
     assert metrics["test.xgboost.roc_auc"] > 0.65
     artifacts = tiny_repo.path / "mlartifacts"
     lineage = next(artifacts.rglob("dvc_hashes.json"))
@@ -122,10 +122,7 @@ def test_stale_params_stop_repro_with_a_message(tiny_repo: Repo) -> None:
 def test_model_param_change_reruns_only_training_and_after(tiny_repo: Repo) -> None:
     # continues from the previous test: conf/ says max_depth 3, params.yaml is recomposed
     tiny_repo.run("loopline", "params")
-    assert (
-        yaml.safe_load((tiny_repo.path / "params.yaml").read_text())["model"]["params"]["max_depth"]
-        == 3
-    )
+    assert yaml.safe_load((tiny_repo.path / "params.yaml").read_text())["model"]["max_depth"] == 3
     result = tiny_repo.repro()
     assert ran_stages(result.stdout) == {"check_params", "train", "evaluate", "policy", "track"}
     tiny_repo.commit("max_depth 3")
@@ -154,17 +151,17 @@ def test_new_batch_is_ingested_and_validated_alone(tiny_repo: Repo) -> None:
 
 def test_dvc_exp_run_composes_overrides_through_hydra(tiny_repo: Repo) -> None:
     tiny_repo.commit("new batch")
-    result = tiny_repo.run("dvc", "exp", "run", "-S", "model.params.eta=0.2", "-n", "eta02")
+    result = tiny_repo.run("dvc", "exp", "run", "-S", "model.eta=0.2", "-n", "eta02")
     assert "Running stage 'train'" in result.stdout
     assert "Running stage 'simulate'" not in result.stdout
     params = yaml.safe_load((tiny_repo.path / "params.yaml").read_text())
-    assert params["model"]["params"]["eta"] == 0.2
+    assert params["model"]["eta"] == 0.2
     shown = json.loads(tiny_repo.run("dvc", "exp", "show", "--json").stdout)
     assert "eta02" in json.dumps(shown)
 
 
 def test_queued_grid_records_every_run_to_the_shared_mlflow_store(tiny_repo: Repo) -> None:
-    tiny_repo.run("dvc", "exp", "run", "--queue", "-S", "model.params.max_depth=2,4")
+    tiny_repo.run("dvc", "exp", "run", "--queue", "-S", "model.max_depth=2,4")
     tiny_repo.run("dvc", "queue", "start", "-j", "2")
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:

@@ -10,7 +10,6 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-import pandas as pd
 from tqdm import tqdm
 
 from loopline import validate
@@ -54,14 +53,14 @@ def task(cfg: Config) -> None:
         remove_outputs(ok_dir, entry)
         remove_outputs(bad_dir, {"outputs": entry.get("quarantine", [])})
     todo = set(work.todo)
-    seen: list[pd.Index] = []
+    seen: set[str] = set()
     id_column = cfg.dataset.id_column
     for key in tqdm(sorted(inputs), desc="validating", unit="batch"):
         table = ingested[key]["table"]
         output = ingested[key]["outputs"][0]
         if key not in todo:
             if table == "applications" and id_column:
-                seen.append(pd.Index(read_table(ok_dir / output)[id_column]))
+                seen.update(read_table(ok_dir / output, columns=[id_column])[id_column])
             continue
         frame = read_table(in_dir / output)
         time_column = (
@@ -72,7 +71,7 @@ def task(cfg: Config) -> None:
             schema=schemas[table],
             id_column=id_column,
             time_column=time_column,
-            seen_ids=seen[0].append(seen[1:]) if seen and table == "applications" else None,
+            seen_ids=seen if table == "applications" else None,
         )
         validate.check_quarantine_rate(
             result.report, file_name=key, ceiling=cfg.validate.max_quarantine_rate
@@ -80,7 +79,7 @@ def task(cfg: Config) -> None:
         write_table(result.accepted, ok_dir / output)
         write_table(result.quarantined, bad_dir / output)
         if table == "applications" and id_column:
-            seen.append(pd.Index(result.accepted[id_column]))
+            seen.update(result.accepted[id_column])
         partitions[key] = {
             "input": chained[key],
             "table": table,
