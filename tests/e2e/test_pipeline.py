@@ -184,6 +184,19 @@ def test_a_stage_run_by_hand_takes_hydra_overrides(tiny_repo: Repo) -> None:
     assert not list(tiny_repo.path.glob("**/.hydra"))
 
 
+def test_quarantine_ceiling_stops_validation_with_a_message(tiny_repo: Repo) -> None:
+    result = tiny_repo.run(
+        "python",
+        "-m",
+        "loopline.stages.validate",
+        "validate.max_quarantine_rate=0.001",
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "above the ceiling validate.max_quarantine_rate" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_census_dataset_runs_through_the_same_stages(repo_factory) -> None:
     repo: Repo = repo_factory(experiment="tiny", dataset="census")
     repo.run("loopline", "simulate", "--dataset", "census", "--rows", "3000")
