@@ -15,6 +15,7 @@ from loopline.features import (
     derived_features,
     entity_history,
     feature_spec,
+    label_events,
     model_frame,
     time_features,
 )
@@ -131,8 +132,7 @@ def history() -> pd.DataFrame:
         HISTORY["at"],
         windows_days=[30, 90],
         days_since_previous=True,
-        positive=HISTORY[TARGET],
-        positive_observed_at=HISTORY[LABEL_TIME],
+        events=label_events(HISTORY["customer"], HISTORY[TARGET], HISTORY[LABEL_TIME]),
     )
 
 

@@ -12,6 +12,8 @@ they cost O(n log n) at any size and never look at a later row.
 
 from __future__ import annotations
 
+import bisect
+import threading
 from typing import Any
 
 import numpy as np
@@ -55,22 +57,33 @@ def _seconds(times: pd.Series | np.ndarray, origin: np.datetime64) -> np.ndarray
     return (values - origin).astype("int64")
 
 
+def label_events(
+    entity: pd.Series, positive: pd.Series, observed_at: pd.Series
+) -> tuple[pd.Series, pd.Series]:
+    """Return (entity, time) of every positive label, at the time it was observed."""
+    hit = (positive.to_numpy(dtype="float64", na_value=np.nan) == 1.0) & observed_at.notna()
+    return entity[hit], observed_at[hit]
+
+
 def entity_history(
     entity: pd.Series,
     times: pd.Series,
     *,
     windows_days: list[int],
     days_since_previous: bool,
-    positive: pd.Series | None = None,
-    positive_observed_at: pd.Series | None = None,
+    events: tuple[pd.Series, pd.Series] | None = None,
 ) -> pd.DataFrame:
-    """Return per-row history of the row's entity, using only earlier rows and earlier labels.
+    """Return per-row history of the row's entity, using only earlier rows and earlier events.
 
-    positive/positive_observed_at: the label (1.0 positive) of each row and when it became
-    known; a label counts for a later row only if it was observed before that row's time.
+    events: (entity, time) of positive labels at the time they became known; an event counts
+    for a row only if it was observed strictly before that row's time.
     """
-    codes, _ = pd.factorize(entity, use_na_sentinel=True)
-    codes = codes.astype("int64")
+    event_entity = events[0] if events is not None else entity.iloc[:0]
+    codes_all, _ = pd.factorize(
+        pd.concat([entity, event_entity], ignore_index=True), use_na_sentinel=True
+    )
+    codes = codes_all[: len(entity)].astype("int64")
+    event_codes = codes_all[len(entity) :].astype("int64")
     origin = np.datetime64(times.min(), "s") - np.timedelta64(max(windows_days, default=0) + 1, "D")
     t = _seconds(times, origin)
     keys = codes * _SHIFT + t
@@ -86,10 +99,9 @@ def entity_history(
         has_prev = before > entity_start
         prev_time = t[order[np.maximum(before - 1, 0)]]
         out["days_since_prev_app"] = np.where(has_prev, (t - prev_time) / DAY, np.nan)
-    if positive is not None and positive_observed_at is not None:
-        known = positive.to_numpy(dtype="float64", na_value=np.nan) == 1.0
-        known &= positive_observed_at.notna().to_numpy()
-        event_keys = np.sort(codes[known] * _SHIFT + _seconds(positive_observed_at[known], origin))
+    if events is not None:
+        event_t = np.maximum(_seconds(events[1], origin), 0)
+        event_keys = np.sort(event_codes * _SHIFT + event_t)
         out["prior_defaults_observed"] = (
             np.searchsorted(event_keys, keys, side="left")
             - np.searchsorted(event_keys, codes * _SHIFT, side="left")
@@ -121,8 +133,9 @@ def build_features(
                 frame[dataset.time_column],
                 windows_days=cfg.entity_windows_days,
                 days_since_previous=cfg.days_since_previous,
-                positive=frame[target] if with_labels else None,
-                positive_observed_at=frame[label_time] if with_labels else None,
+                events=label_events(frame[dataset.entity_column], frame[target], frame[label_time])
+                if with_labels
+                else None,
             )
         )
     return pd.concat(parts, axis=1)
@@ -150,3 +163,117 @@ def model_frame(frame: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
                 out[column].astype("str").where(out[column].notna()), categories=levels
             )
     return out
+
+
+class EntityHistory:
+    """Per-entity history (application times, positive-label times) for online features.
+
+    Materialised with the model bundle from every validated row, then updated by what is served,
+    so an application replayed online gets the same features as offline: queries are always
+    "as of" the application's own time, and an id already in the history is not added twice.
+    Times are whole seconds, as in `entity_history`.
+    """
+
+    def __init__(self, windows_days: list[int], days_since_previous: bool, labels: bool) -> None:
+        self.windows_days = list(windows_days)
+        self.days_since_previous = days_since_previous
+        self.labels = labels
+        self._apps: dict[str, list[int]] = {}
+        self._events: dict[str, list[int]] = {}
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_table(
+        cls,
+        table: pd.DataFrame,
+        *,
+        windows_days: list[int],
+        days_since_previous: bool,
+        labels: bool,
+    ) -> EntityHistory:
+        """Return the history stored as rows (entity, time, kind, id)."""
+        history = cls(windows_days, days_since_previous, labels)
+        seconds = _epoch_seconds(table["time"])
+        entities = table["entity"].to_numpy(dtype=object)
+        kinds = table["kind"].to_numpy(dtype=object)
+        order = np.argsort(seconds, kind="stable")
+        for i in order:
+            target = history._apps if kinds[i] == "application" else history._events
+            target.setdefault(entities[i], []).append(int(seconds[i]))
+        history._ids = {i for i in table["id"].dropna().to_numpy(dtype=object)}
+        return history
+
+    @staticmethod
+    def table(
+        entity: pd.Series,
+        times: pd.Series,
+        ids: pd.Series | None,
+        positive: pd.Series | None,
+        positive_observed_at: pd.Series | None,
+    ) -> pd.DataFrame:
+        """Return history rows from a table of applications and their labels."""
+        keep = entity.notna() & times.notna()
+        apps = pd.DataFrame(
+            {
+                "entity": entity[keep].astype("str"),
+                "time": times[keep].astype("datetime64[s]"),
+                "kind": "application",
+                "id": ids[keep].astype("str")
+                if ids is not None
+                else pd.Series(None, index=entity[keep].index, dtype="str"),
+            }
+        )
+        parts = [apps]
+        if positive is not None and positive_observed_at is not None:
+            hit = keep & (positive == 1.0) & positive_observed_at.notna()
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "entity": entity[hit].astype("str"),
+                        "time": positive_observed_at[hit].astype("datetime64[s]"),
+                        "kind": "positive_label",
+                        "id": pd.Series(None, index=entity[hit].index, dtype="str"),
+                    }
+                )
+            )
+        return pd.concat(parts, ignore_index=True)
+
+    def query(self, entity: str | None, time: np.datetime64 | pd.Timestamp) -> dict[str, float]:
+        """Return the entity features of one application at `time`, from earlier history only."""
+        names = [f"prior_apps_{d}d" for d in self.windows_days]
+        names += ["days_since_prev_app"] if self.days_since_previous else []
+        names += ["prior_defaults_observed"] if self.labels else []
+        if entity is None or pd.isna(time):
+            return dict.fromkeys(names, np.nan)
+        t = int(np.datetime64(time, "s").astype("int64"))
+        with self._lock:
+            apps = self._apps.get(entity, [])
+            events = self._events.get(entity, [])
+            before = bisect.bisect_left(apps, t)
+            out = {
+                f"prior_apps_{d}d": float(before - bisect.bisect_left(apps, t - d * DAY))
+                for d in self.windows_days
+            }
+            if self.days_since_previous:
+                out["days_since_prev_app"] = (t - apps[before - 1]) / DAY if before else np.nan
+            if self.labels:
+                out["prior_defaults_observed"] = float(bisect.bisect_left(events, t))
+        return out
+
+    def add_application(self, entity: str | None, time: Any, application_id: str | None) -> None:
+        """Record a served application, once per id, so later applications see it."""
+        if entity is None or pd.isna(time) or (application_id and application_id in self._ids):
+            return
+        t = int(np.datetime64(time, "s").astype("int64"))
+        with self._lock:
+            bisect.insort(self._apps.setdefault(entity, []), t)
+            if application_id:
+                self._ids.add(application_id)
+
+    def __contains__(self, application_id: str) -> bool:
+        return application_id in self._ids
+
+
+def _epoch_seconds(times: pd.Series) -> np.ndarray:
+    return np.asarray(times, dtype="datetime64[s]").astype("int64")

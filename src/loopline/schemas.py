@@ -9,7 +9,9 @@ the data boundary. Later code (a faster single-row validator) derives from the s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -178,3 +180,89 @@ def to_pandera(schema: TableSchema) -> pa.DataFrameSchema:
 def empty_frame(schema: TableSchema) -> pd.DataFrame:
     """Return an empty canonical table with every column at its canonical dtype."""
     return pd.DataFrame({r.name: pd.Series(dtype=pandas_dtype(r)) for r in schema.columns})
+
+
+class RowValidator:
+    """The schema's rules compiled for one record at a time (the REST request path).
+
+    pandera on a one-row DataFrame costs about 23 ms; these checks cost microseconds. They are
+    derived from the same TableSchema, not written by hand per column, and a test holds them to
+    the same verdicts as the pandera path (ingest.normalise + validate.validate_batch) on good
+    and bad rows. Cross-row rules (duplicate ids) and batch-period rules are not per-record.
+    """
+
+    def __init__(self, schema: TableSchema, na_values: list[str]) -> None:
+        self.schema = schema
+        self.na_values = {str(v) for v in na_values}
+        self._allowed = {
+            r.name: {str(a) for a in r.allowed} if r.dtype == "category" else set(r.allowed)
+            for r in schema.columns
+            if r.allowed is not None
+        }
+
+    def validate(self, record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Return canonical values (None for missing) and the `column:rule` names broken."""
+        values: dict[str, Any] = {}
+        broken: list[str] = []
+        for rule in self.schema.columns:
+            value, reason = self._parse(rule, record.get(rule.name))
+            if reason:
+                broken.append(f"{rule.name}:{reason}")
+            elif value is None:
+                if not rule.nullable:
+                    broken.append(f"{rule.name}:missing")
+            else:
+                failures = self._check(rule, value)
+                if failures == ["__unknown__"]:
+                    value, failures = UNKNOWN_LEVEL, []
+                broken.extend(f"{rule.name}:{f}" for f in failures)
+            values[rule.name] = value
+        return values, broken
+
+    def _parse(self, rule: ColumnRule, raw: Any) -> tuple[Any, str | None]:
+        if raw is None or (isinstance(raw, float) and math.isnan(raw) and rule.is_numeric):
+            return None, None
+        if (isinstance(raw, str) and raw.strip() in self.na_values) or str(raw) in self.na_values:
+            return None, None
+        if rule.is_numeric:
+            if isinstance(raw, bool):
+                return None, "not_a_number"
+            try:
+                number = float(raw.strip() if isinstance(raw, str) else raw)
+            except (TypeError, ValueError):
+                return None, "not_a_number"
+            return (None, "not_a_number") if math.isnan(number) else (number, None)
+        if rule.dtype == "datetime":
+            return _parse_time(raw)
+        return str(raw).strip(), None
+
+    def _check(self, rule: ColumnRule, value: Any) -> list[str]:
+        """Return every failed check, in the order pandera runs them (rule_checks)."""
+        failures = []
+        if rule.min is not None and value < rule.min:
+            failures.append("below_min")
+        if rule.max is not None and value > rule.max:
+            failures.append("above_max")
+        allowed = self._allowed.get(rule.name)
+        if allowed is not None and value not in allowed:
+            unknown_ok = rule.dtype == "category" and rule.unknown == "accept"
+            failures.append("__unknown__" if unknown_ok else "not_allowed")
+        if rule.dtype == "int" and value % 1 != 0:
+            failures.append("whole_number")
+        return failures
+
+
+def _parse_time(raw: Any) -> tuple[Any, str | None]:
+    """Return an ISO 8601 timestamp as naive UTC (what ingest does), or a bad_timestamp reason."""
+    if isinstance(raw, datetime):
+        stamp = raw
+    elif isinstance(raw, str):
+        try:
+            stamp = datetime.fromisoformat(raw.strip())
+        except ValueError:
+            return None, "bad_timestamp"
+    else:
+        return None, "bad_timestamp"
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    return stamp, None

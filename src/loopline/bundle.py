@@ -1,0 +1,348 @@
+"""The model bundle: everything needed to turn a raw application into a decision.
+
+A bundle is a folder of portable files (no pickle): the dataset's roles and schema
+(bundle.json), the preprocessing state (preprocess.json), the feature spec (features.json),
+per-customer history (history.parquet), the XGBoost model (model.ubj) and the decision policy
+(policy.json). `Bundle` scores with the same functions the pipeline trains with:
+
+- `score_frame`: a validated batch, vectorised (batch scoring, evaluation parity);
+- `score_record`: one request, validated by the schema's compiled `RowValidator` and
+  preprocessed with the same state, in microseconds instead of milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from loopline import features, policy, preprocess
+from loopline.config import DatasetConfig, FeaturesConfig, PolicyConfig, to_config
+from loopline.expressions import compile_expression
+from loopline.io import file_sha256, read_json, read_table, write_json
+from loopline.schemas import RowValidator, TableSchema, parse_table_schema
+
+FILES = ("preprocess.json", "features.json", "model.ubj", "policy.json", "history.parquet")
+
+
+class InvalidRecordError(ValueError):
+    """A request broke schema rules; `reasons` lists `column:rule` names."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+def manifest(
+    model_dir: Path, *, dataset: DatasetConfig, features_cfg: FeaturesConfig, schema_spec: dict
+) -> dict[str, Any]:
+    """Return bundle.json: what the bundle needs besides its files, and its content id."""
+    files = {name: file_sha256(model_dir / name) for name in FILES}
+    body = {
+        "dataset": asdict(dataset),
+        "features": asdict(features_cfg),
+        "schema": schema_spec,
+        "files": files,
+    }
+    digest = hashlib.sha256(repr(sorted(files.items())).encode() + repr(body).encode())
+    return {"bundle_id": digest.hexdigest()[:16], **body}
+
+
+def history_table(frame: pd.DataFrame, dataset: DatasetConfig, target: str, label_time: str):
+    """Return the per-entity history rows materialised with the bundle (empty without entity)."""
+    if not (dataset.entity_column and dataset.time_column):
+        return pd.DataFrame({"entity": [], "time": [], "kind": [], "id": []}).astype(
+            {"entity": "str", "time": "datetime64[s]", "kind": "str", "id": "str"}
+        )
+    return features.EntityHistory.table(
+        frame[dataset.entity_column],
+        frame[dataset.time_column],
+        frame[dataset.id_column] if dataset.id_column else None,
+        frame[target],
+        frame[label_time],
+    )
+
+
+@dataclass
+class Bundle:
+    root: Path
+    bundle_id: str
+    dataset: DatasetConfig
+    features_cfg: FeaturesConfig
+    schema: TableSchema
+    state: dict[str, Any]
+    spec: dict[str, Any]
+    booster: xgb.Booster
+    threshold: float
+    policy: PolicyConfig
+    history_rows: pd.DataFrame
+    history: features.EntityHistory | None
+
+    @classmethod
+    def load(cls, root: str | Path) -> Bundle:
+        """Return the bundle stored in a folder, checking its files against bundle.json."""
+        root = Path(root)
+        meta = read_json(root / "bundle.json")
+        for name, digest in meta["files"].items():
+            if file_sha256(root / name) != digest:
+                raise ValueError(f"bundle {root}: {name} does not match bundle.json")
+        cfg = to_config({"dataset": meta["dataset"], "features": meta["features"]})
+        threshold, policy_cfg = policy.policy_from_document(read_json(root / "policy.json"))
+        rows = read_table(root / "history.parquet")
+        fcfg = cfg.features
+        history = None
+        if cfg.dataset.entity_column and cfg.dataset.time_column:
+            history = features.EntityHistory.from_table(
+                rows,
+                windows_days=fcfg.entity_windows_days,
+                days_since_previous=fcfg.days_since_previous,
+                labels=fcfg.prior_positive_labels and cfg.dataset.id_column is not None,
+            )
+        return cls(
+            root=root,
+            bundle_id=meta["bundle_id"],
+            dataset=cfg.dataset,
+            features_cfg=fcfg,
+            schema=parse_table_schema(meta["schema"], name=cfg.dataset.name),
+            state=read_json(root / "preprocess.json"),
+            spec=read_json(root / "features.json"),
+            booster=xgb.Booster(model_file=str(root / "model.ubj")),
+            threshold=threshold,
+            policy=policy_cfg,
+            history_rows=rows,
+            history=history,
+        )
+
+    def __post_init__(self) -> None:
+        self.validator = RowValidator(self.schema, self.dataset.na_values)
+        self.feature_names: list[str] = list(self.spec["feature_names"])
+        self._derived = {n: compile_expression(e) for n, e in self.dataset.derived.items()}
+        self._levels = {
+            c: {v: i for i, v in enumerate(lv)} for c, lv in self.spec["categorical"].items()
+        }
+        self._rules = [
+            (kind, rule, compile_expression(rule.rule))
+            for kind, rules in (
+                ("decline", self.policy.hard_declines),
+                ("review", self.policy.referrals),
+            )
+            for rule in rules
+        ]
+
+    # ---------------------------------------------------------------- batches (vectorised)
+
+    def features_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return preprocessed inputs plus engineered features for validated canonical rows."""
+        pre = preprocess.apply(frame, self.state)
+        parts = [pre, features.derived_features(pre, self.dataset.derived)]
+        time_col, entity_col = self.dataset.time_column, self.dataset.entity_column
+        if time_col:
+            parts.append(features.time_features(pre[time_col], self.features_cfg.time_features))
+        if time_col and entity_col:
+            parts.append(self._entity_features(pre))
+        return pd.concat(parts, axis=1)
+
+    def _entity_features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Entity features of batch rows against the bundle's history plus the batch itself."""
+        d = self.dataset
+        apps = self.history_rows[self.history_rows["kind"] == "application"]
+        ids = frame[d.id_column].astype("str") if d.id_column else None
+        known = ids.isin(set(apps["id"])) if ids is not None else pd.Series(False, frame.index)
+        entity = pd.concat(
+            [apps["entity"], frame.loc[~known, d.entity_column].astype("str")], ignore_index=True
+        )
+        times = pd.concat(
+            [
+                apps["time"].astype("datetime64[s]"),
+                frame.loc[~known, d.time_column].astype("datetime64[s]"),
+            ],
+            ignore_index=True,
+        )
+        events = None
+        if self.features_cfg.prior_positive_labels and d.id_column:
+            ev = self.history_rows[self.history_rows["kind"] == "positive_label"]
+            events = (ev["entity"], ev["time"].astype("datetime64[s]"))
+        result = features.entity_history(
+            entity,
+            times,
+            windows_days=self.features_cfg.entity_windows_days,
+            days_since_previous=self.features_cfg.days_since_previous,
+            events=events,
+        )
+        position = np.empty(len(frame), dtype="int64")
+        position[~known.to_numpy()] = len(apps) + np.arange(int((~known).sum()))
+        if known.any():
+            where = pd.Series(np.arange(len(apps)), index=apps["id"].to_numpy())
+            where = where[~where.index.duplicated()]
+            position[known.to_numpy()] = where.loc[ids[known].to_numpy()].to_numpy()
+        out = result.iloc[position].set_axis(frame.index)
+        if frame[d.entity_column].isna().any():
+            out.loc[frame[d.entity_column].isna(), :] = np.nan
+        return out
+
+    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return score, decision, decided_by and reasons for validated canonical rows."""
+        full = self.features_frame(frame)
+        x = features.model_frame(full, self.spec)
+        score = self.booster.inplace_predict(self._matrix(x))
+        decisions = policy.decide(score, frame, self.threshold, self.policy)
+        reasons = policy.explain(
+            self.booster, x, decisions, k=self.policy.reason_codes, texts=self.dataset.reason_texts
+        )
+        return pd.DataFrame(
+            {
+                "score": score,
+                "decision": decisions["decision"].to_numpy(),
+                "decided_by": decisions["decided_by"].to_numpy(),
+                "reasons": reasons,
+            },
+            index=frame.index,
+        ).join(x.add_prefix("feature."))
+
+    def _matrix(self, x: pd.DataFrame) -> np.ndarray:
+        """Model inputs as floats, categories as their codes (what XGBoost sees)."""
+        columns = [
+            x[c].cat.codes.to_numpy(dtype="float64")
+            if c in self.spec["categorical"]
+            else x[c].to_numpy(dtype="float64", na_value=np.nan)
+            for c in self.feature_names
+        ]
+        out = np.column_stack(columns)
+        for j, c in enumerate(self.feature_names):
+            if c in self.spec["categorical"]:
+                out[out[:, j] < 0, j] = np.nan
+        return out
+
+    # ---------------------------------------------------------------- one record (fast path)
+
+    def features_record(self, values: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+        """Return the model row and named features of one validated record."""
+        pre: dict[str, Any] = {}
+        for column, spec in self.state["numeric"].items():
+            v = values.get(column)
+            v = math.nan if v is None else float(v)
+            if spec["low"] is not None and v < spec["low"]:
+                v = spec["low"]
+            if spec["high"] is not None and v > spec["high"]:
+                v = spec["high"]
+            if math.isnan(v) and spec["fill"] is not None:
+                v = spec["fill"]
+            pre[column] = v
+        for column, levels in self._levels.items():
+            v = values.get(column)
+            pre[column] = None if v is None else (v if v in levels else preprocess.OTHER)
+        arrays = {c: np.array([v], dtype="float64") for c, v in pre.items() if column_is_number(v)}
+        for name, expression in self._derived.items():
+            pre[name] = float(expression.evaluate(arrays)[0])
+        time_col = self.dataset.time_column
+        stamp = values.get(time_col) if time_col else None
+        if time_col:
+            for name in self.features_cfg.time_features:
+                pre[name] = math.nan if stamp is None else float(_calendar(stamp, name))
+        if self.history is not None:
+            entity = values.get(self.dataset.entity_column)
+            pre |= self.history.query(entity, np.datetime64(stamp) if stamp else np.nan)
+        row = np.array(
+            [
+                (math.nan if pre[c] is None else self._levels[c][pre[c]])
+                if c in self._levels
+                else pre[c]
+                for c in self.feature_names
+            ],
+            dtype="float64",
+        )
+        return row, {c: pre[c] for c in self.feature_names}
+
+    def score_record(self, record: dict[str, Any], *, remember: bool = True) -> dict[str, Any]:
+        """Return score, decision and reasons for one raw record; raise InvalidRecordError."""
+        values, broken = self.validator.validate(record)
+        if broken:
+            raise InvalidRecordError(broken)
+        row, named = self.features_record(values)
+        score = float(self.booster.inplace_predict(row[None, :])[0])
+        decision, decided_by, rule_reasons = self._decide_one(score, values)
+        reasons = list(rule_reasons)
+        if decision != policy.APPROVE:
+            matrix = xgb.DMatrix(
+                row[None, :],
+                feature_names=self.feature_names,
+                feature_types=self.booster.feature_types,
+                enable_categorical=True,
+            )
+            contributions = self.booster.predict(matrix, pred_contribs=True)
+            reasons += policy.reason_codes(
+                contributions,
+                self.feature_names,
+                self.policy.reason_codes,
+                self.dataset.reason_texts,
+            )[0]
+        if remember and self.history is not None:
+            d = self.dataset
+            self.history.add_application(
+                values.get(d.entity_column),
+                values.get(d.time_column),
+                values.get(d.id_column) if d.id_column else None,
+            )
+        return {
+            "score": score,
+            "decision": decision,
+            "decided_by": decided_by,
+            "reasons": reasons,
+            "features": named,
+            "values": values,
+        }
+
+    def _decide_one(self, score: float, values: dict[str, Any]) -> tuple[str, str, list[str]]:
+        """The precedence of policy.decide for one record: decline rule, referral, band, score."""
+        fired = {"decline": [], "review": []}
+        reasons = []
+        for kind, rule, expression in self._rules:
+            inputs = {c: values.get(c) for c in expression.columns}
+            if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in inputs.values()):
+                continue
+            data = {
+                c: np.array([v], dtype=object if isinstance(v, str) else "float64")
+                for c, v in inputs.items()
+            }
+            if bool(np.asarray(expression.evaluate(data)).reshape(-1)[0]):
+                fired[kind].append(rule.name)
+                reasons.append(rule.reason)
+        if fired["decline"]:
+            return policy.DECLINE, fired["decline"][0], reasons
+        if fired["review"]:
+            return policy.REVIEW, fired["review"][0], reasons
+        if abs(score - self.threshold) < self.policy.uncertainty_band:
+            return policy.REVIEW, policy.BY_BAND, reasons
+        if score >= self.threshold:
+            return policy.DECLINE, policy.BY_SCORE, reasons
+        return policy.APPROVE, policy.BY_SCORE, reasons
+
+    def info(self) -> dict[str, Any]:
+        """Return what the bundle is: id, dataset, features, threshold."""
+        return {
+            "bundle_id": self.bundle_id,
+            "dataset": self.dataset.name,
+            "features": self.feature_names,
+            "threshold": self.threshold,
+        }
+
+
+def column_is_number(value: Any) -> bool:
+    """Return True for values a formula can use (numbers, not category labels)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _calendar(stamp: Any, name: str) -> int:
+    ts = pd.Timestamp(stamp)
+    return {"hour": ts.hour, "weekday": ts.weekday(), "month": ts.month, "day": ts.day}[name]
+
+
+def write_manifest(model_dir: Path, meta: dict[str, Any]) -> None:
+    """Write bundle.json."""
+    write_json(meta, model_dir / "bundle.json")
