@@ -121,6 +121,10 @@ class Bundle:
 
     def __post_init__(self) -> None:
         self.validator = RowValidator(self.schema, self.dataset.na_values)
+        # one row is too little work to share among OpenMP threads: on a busy machine the
+        # hand-off alone costs milliseconds, so the record path predicts single-threaded
+        self._row_booster = self.booster.copy()
+        self._row_booster.set_param({"nthread": 1})
         self.feature_names: list[str] = list(self.spec["feature_names"])
         self._derived = {n: compile_expression(e) for n, e in self.dataset.derived.items()}
         self._levels = {
@@ -265,7 +269,7 @@ class Bundle:
         if broken:
             raise InvalidRecordError(broken)
         row, named = self.features_record(values)
-        score = float(self.booster.inplace_predict(row[None, :])[0])
+        score = float(self._row_booster.inplace_predict(row[None, :])[0])
         decision, decided_by, rule_reasons = self._decide_one(score, values)
         reasons = list(rule_reasons)
         if decision != policy.APPROVE:
@@ -274,8 +278,9 @@ class Bundle:
                 feature_names=self.feature_names,
                 feature_types=self.booster.feature_types,
                 enable_categorical=True,
+                nthread=1,
             )
-            contributions = self.booster.predict(matrix, pred_contribs=True)
+            contributions = self._row_booster.predict(matrix, pred_contribs=True)
             reasons += policy.reason_codes(
                 contributions,
                 self.feature_names,

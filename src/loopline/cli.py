@@ -178,6 +178,66 @@ def validate(
     raise typer.Exit(1 if report["quarantined"] else 0)
 
 
+@app.command()
+def serve(
+    model: Annotated[
+        str, typer.Option(help="champion (registry alias), NAME/VERSION, or a bundle folder")
+    ] = "champion",
+    host: Annotated[str, typer.Option(help="Bind address; loopback unless told otherwise")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option()] = 8000,
+    dataset: Annotated[str, typer.Option(help="Dataset whose registered model serves")] = "loans",
+    log_dir: Annotated[Path, typer.Option(help="Prediction log folder")] = Path("data/predictions"),
+    poll_seconds: Annotated[
+        float, typer.Option(help="How often to check whether the champion moved (0: never)")
+    ] = 5.0,
+) -> None:
+    """Serve the model over REST (FastAPI on uvicorn); swaps in a new champion without restart."""
+    import logging
+
+    from loopline.paths import mlflow_uri, repo_root
+    from loopline.serving.app import Settings
+    from loopline.serving.app import serve as run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s serve: %(message)s")
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_uri())
+    settings = Settings(
+        model=model,
+        dataset=dataset,
+        cache_dir=repo_root() / ".loopline" / "models",
+        log_dir=log_dir,
+        poll_seconds=poll_seconds,
+    )
+    try:
+        run(settings, host=host, port=port)
+    except (LookupError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc), as_json=False)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered model version to serve")],
+    dataset: Annotated[str, typer.Option()] = "loans",
+) -> None:
+    """Point the `champion` alias at a model version (a running service picks it up)."""
+    import mlflow
+
+    from loopline.paths import mlflow_uri
+    from loopline.serving.registry import model_name
+    from loopline.serving.registry import promote as move
+
+    mlflow.set_tracking_uri(mlflow_uri())
+    name = model_name(dataset)
+    try:
+        previous = move(name, version)
+    except Exception as exc:  # the registry's own error names the missing version
+        _fail(f"cannot promote {name} version {version}: {exc}", as_json=False)
+    typer.echo(f"{name}: champion is now version {version} (was {previous})")
+
+
 def _fail(message: str, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps({"error": message}))

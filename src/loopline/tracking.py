@@ -77,3 +77,38 @@ def start_experiment(name: str) -> str:
         return experiment.experiment_id
     artifacts = (shared_root() / "mlartifacts" / name).as_uri()
     return mlflow.create_experiment(name, artifact_location=artifacts)
+
+
+def input_example(frame: Any, columns: list[str], rows: int = 3) -> Any:
+    """Return a few raw rows as JSON-friendly values (timestamps as ISO text)."""
+    import pandas as pd
+
+    example = frame[columns].head(rows).copy()
+    for column in example.columns:
+        if pd.api.types.is_datetime64_any_dtype(example[column]):
+            example[column] = example[column].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return example.astype(object).where(example.notna(), None)
+
+
+def log_bundle(model_dir: Path, *, name: str, example: Any) -> tuple[str, bool]:
+    """Log the bundle as a pyfunc model, register a version; make it champion if none is.
+
+    Returns (version, became_champion). Promotion of later versions is a separate decision.
+    """
+    import mlflow
+
+    from loopline.serving import mlflow_model, registry
+
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=mlflow_model.__file__,
+        artifacts={"bundle": str(model_dir)},
+        input_example=example,
+        registered_model_name=name,
+        pip_requirements=["loopline", "xgboost", "pandas", "pyarrow", "pandera"],
+    )
+    version = str(info.registered_model_version)
+    if registry.champion_version(name) is None:
+        registry.promote(name, version)
+        return version, True
+    return version, False

@@ -11,8 +11,9 @@ import yaml
 
 from loopline import figures, tracking
 from loopline.config import Config
-from loopline.io import file_sha256, read_json, write_json
+from loopline.io import file_sha256, read_json, read_table, write_json
 from loopline.paths import repo_root
+from loopline.serving import registry
 from loopline.stages import run_stage
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,26 @@ def task(cfg: Config) -> None:
         for name in ("metrics.json", "policy.json", "validation.json", "split.json", "train.json"):
             if (reports / name).exists():
                 mlflow.log_artifact(str(reports / name), artifact_path="reports")
-        record = {"run_id": run.info.run_id, "experiment": f"loopline-{cfg.dataset.name}"}
+        example = tracking.input_example(
+            read_table(cfg.paths.split), [c["name"] for c in _schema_columns(model_dir)]
+        )
+        version, champion = tracking.log_bundle(
+            model_dir, name=registry.model_name(cfg.dataset.name), example=example
+        )
+        record = {
+            "run_id": run.info.run_id,
+            "experiment": f"loopline-{cfg.dataset.name}",
+            "registered_model": registry.model_name(cfg.dataset.name),
+            "version": version,
+            "champion": champion,
+        }
     write_json(record, reports / "mlflow_run.json")
     log.info("MLflow run %s recorded", record["run_id"])
+
+
+def _schema_columns(model_dir: Path) -> list[dict]:
+    """Return the bundle's input columns (from bundle.json) in schema order."""
+    return [{"name": n} for n in read_json(model_dir / "bundle.json")["schema"]["columns"]]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,278 @@
+"""The REST service: FastAPI on uvicorn, one bundle in memory, every prediction logged.
+
+- The request body is checked for shape by a pydantic model generated from the dataset schema
+  (JSON scalars only, unknown fields rejected); the schema's rules run in the bundle's
+  RowValidator, so a bad field gets a 422 naming the field and the rule.
+- The bundle is loaded once (lifespan), and swapped without a restart when the registry's
+  `champion` alias moves: requests in flight finish on the bundle they started with.
+"""
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    create_model,
+)
+
+from loopline.bundle import Bundle, InvalidRecordError
+from loopline.predlog import PredictionLog
+from loopline.schemas import TableSchema
+from loopline.serving.registry import Resolved, champion_version, resolve
+
+log = logging.getLogger(__name__)
+
+Scalar = Optional[Union[StrictBool, StrictInt, StrictFloat, StrictStr]]
+MAX_BODY_BYTES = 1_000_000
+MAX_BATCH = 1_000
+
+
+@dataclass
+class Settings:
+    """How the service finds its model and where it logs."""
+
+    model: str = "champion"  # champion | NAME/VERSION | a bundle folder
+    dataset: str = "loans"
+    cache_dir: Path = Path(".loopline/models")
+    log_dir: Path = Path("data/predictions")
+    poll_seconds: float = 5.0  # how often the champion alias is checked; 0 = never
+
+
+@dataclass
+class Loaded:
+    bundle: Bundle
+    source: Resolved
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+class ModelHolder:
+    """The serving bundle; `swap` replaces it atomically (one reference assignment)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.current: Loaded | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def load(self, source: str | None = None) -> Loaded:
+        """Resolve and load a bundle, then make it the current one."""
+        resolved = resolve(
+            source or self.settings.model,
+            dataset=self.settings.dataset,
+            cache_dir=self.settings.cache_dir,
+        )
+        loaded = Loaded(bundle=Bundle.load(resolved.path), source=resolved)
+        with self._lock:
+            self.current = loaded
+        log.info("serving %s (bundle %s)", resolved.label, loaded.bundle.bundle_id)
+        return loaded
+
+    def refresh(self) -> bool:
+        """Load the champion if the alias moved; return True when the model changed."""
+        if self.settings.model != "champion" or self.current is None:
+            return False
+        name = self.current.source.name
+        if name is None or champion_version(name) == self.current.source.version:
+            return False
+        self.load()
+        return True
+
+    def watch(self) -> None:
+        """Poll the registry until stopped (runs in a daemon thread)."""
+        while not self._stop.wait(self.settings.poll_seconds):
+            try:
+                self.refresh()
+            except Exception:  # a registry hiccup must not kill the watcher
+                log.exception("champion refresh failed; still serving the current model")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def request_model(schema: TableSchema) -> type[BaseModel]:
+    """Return the pydantic model of one application: schema columns as optional JSON scalars."""
+    fields: dict[str, Any] = {rule.name: (Scalar, Field(default=None)) for rule in schema.columns}
+    return create_model(
+        "Application",
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )
+
+
+class Prediction(BaseModel):
+    request_id: str
+    application_id: Optional[str] = None
+    score: float
+    decision: str
+    decided_by: str
+    reason_codes: list[str]
+    model_version: str
+    bundle_id: str
+
+
+def _error(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": message, "errors": errors or []})
+
+
+def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI:
+    """Return the application; the bundle is loaded at startup, not at import."""
+    holder = holder or ModelHolder(settings)
+    if holder.current is None:
+        holder.load()
+    schema = holder.current.bundle.schema
+    application = request_model(schema)
+    example = {r.name: None for r in schema.columns}
+    prediction_log = PredictionLog(settings.log_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        watcher = None
+        if settings.poll_seconds > 0:
+            watcher = threading.Thread(target=holder.watch, name="champion-watch", daemon=True)
+            watcher.start()
+        yield
+        holder.stop()
+        prediction_log.close()
+
+    app = FastAPI(
+        title="Loopline scoring service",
+        version="1",
+        lifespan=lifespan,
+        description="Scores loan applications: score, decision, reason codes, model version.",
+    )
+    app.state.holder = holder
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return _error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+        return await call_next(request)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return _error(500, "internal error; the request was not scored")
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        if holder.current is None:
+            return _error(503, "no model loaded")
+        return JSONResponse({"status": "ready", "model_version": holder.current.source.label})
+
+    @app.get("/model")
+    async def model_info() -> dict[str, Any]:
+        current = holder.current
+        return {
+            "name": current.source.name,
+            "version": current.source.version,
+            "model_version": current.source.label,
+            "loaded_at": current.loaded_at,
+            **current.bundle.info(),
+            "training_run": current.bundle.root.name,
+        }
+
+    @app.post("/admin/reload")
+    async def reload() -> dict[str, Any]:
+        changed = holder.refresh()
+        return {"changed": changed, "model_version": holder.current.source.label}
+
+    @app.post(
+        "/predict",
+        response_model=list[Prediction],
+        openapi_extra={
+            "requestBody": {
+                "content": {"application/json": {"examples": {"one": {"value": example}}}}
+            }
+        },
+    )
+    async def predict(
+        body: Union[application, list[application]],  # type: ignore[valid-type]
+        request: Request,
+    ) -> Any:
+        items = body if isinstance(body, list) else [body]
+        if len(items) > MAX_BATCH:
+            return _error(413, f"at most {MAX_BATCH} applications per request")
+        current = holder.current  # one bundle for the whole request, even during a swap
+        bundle = current.bundle
+        base_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        records = [item.model_dump() for item in items]
+        scored, errors = [], []
+        for index, record in enumerate(records):
+            try:
+                scored.append(bundle.score_record(record))
+            except InvalidRecordError as exc:
+                errors.extend(
+                    {
+                        "index": index,
+                        "field": r.split(":", 1)[0],
+                        "rule": r.split(":", 1)[1],
+                        "message": f"{r.split(':', 1)[0]} breaks rule {r.split(':', 1)[1]}",
+                    }
+                    for r in exc.reasons
+                )
+        if errors:
+            return _error(422, "the application breaks the schema's rules", errors)
+        id_column = bundle.dataset.id_column
+        now = datetime.now(UTC).isoformat()
+        out = []
+        for index, (record, result) in enumerate(zip(records, scored, strict=True)):
+            request_id = base_id if len(records) == 1 else f"{base_id}-{index}"
+            prediction = {
+                "request_id": request_id,
+                "application_id": record.get(id_column) if id_column else None,
+                "score": result["score"],
+                "decision": result["decision"],
+                "decided_by": result["decided_by"],
+                "reason_codes": result["reasons"],
+                "model_version": current.source.label,
+                "bundle_id": bundle.bundle_id,
+            }
+            prediction_log.append(
+                {
+                    "request_id": request_id,
+                    "logged_at": now,
+                    "source": "rest",
+                    "model_version": current.source.label,
+                    "bundle_id": bundle.bundle_id,
+                    "score": result["score"],
+                    "decision": result["decision"],
+                    "reasons": result["reasons"],
+                    "input": record,
+                    "features": result["features"],
+                }
+            )
+            out.append(prediction)
+        return JSONResponse(out)
+
+    return app
+
+
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the service on uvicorn (one worker; binds to loopback unless told otherwise)."""
+    import uvicorn
+
+    started = time.perf_counter()
+    app = create_app(settings)
+    log.info("model loaded in %.1f s", time.perf_counter() - started)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

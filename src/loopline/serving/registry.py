@@ -1,0 +1,87 @@
+"""The MLflow model registry: register bundles, name the champion, fetch what serves.
+
+The registry alias `champion` names the model version that serves (aliases, not the
+deprecated stages). A registered version's artifacts hold the bundle folder unchanged.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+CHAMPION = "champion"
+
+
+def model_name(dataset: str) -> str:
+    """Return the registered model name of a dataset's models."""
+    return f"loopline-{dataset}"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A bundle folder and the registry version it came from (None for a plain folder)."""
+
+    path: Path
+    name: str | None
+    version: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/{self.version}" if self.version else f"path:{self.path}"
+
+
+def champion_version(name: str) -> str | None:
+    """Return the version the champion alias points at, or None when there is none."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def resolve(source: str, *, dataset: str, cache_dir: Path) -> Resolved:
+    """Return the bundle folder for `champion`, `champion@<name>`, `<name>/<version>` or a path."""
+    path = Path(source)
+    if source not in (CHAMPION,) and path.exists():
+        return Resolved(path=path, name=None, version=None)
+    import mlflow
+
+    name = model_name(dataset)
+    if source == CHAMPION:
+        version = champion_version(name)
+        if version is None:
+            raise LookupError(
+                f"no model version of {name} has the alias '{CHAMPION}': run `dvc repro` "
+                "(the track stage registers one) or `loopline promote VERSION`"
+            )
+    elif "/" in source and source.split("/", 1)[1].isdigit():
+        name, version = source.split("/", 1)
+    else:
+        raise LookupError(f"{source!r} is neither a bundle folder nor champion nor NAME/VERSION")
+    target = cache_dir / name / version
+    if not (target / "bundle.json").exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        downloaded = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{version}",
+                dst_path=tempfile.mkdtemp(dir=cache_dir, prefix="download-"),
+            )
+        )
+        bundle_dir = next((downloaded / "artifacts").glob("*/bundle.json")).parent
+        target.parent.mkdir(parents=True, exist_ok=True)
+        bundle_dir.rename(target)
+        shutil.rmtree(downloaded, ignore_errors=True)
+    return Resolved(path=target, name=name, version=version)
+
+
+def promote(name: str, version: str) -> str | None:
+    """Point the champion alias at `version`; return the version it pointed at before."""
+    from mlflow import MlflowClient
+
+    previous = champion_version(name)
+    MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+    return previous

@@ -1,0 +1,278 @@
+"""The REST service as a real uvicorn process on 127.0.0.1, serving the registry's champion."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from .conftest import BIN, Repo, make_repo
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> tuple[int, object]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            raw = response.read()
+        finally:
+            conn.close()
+        try:
+            return response.status, json.loads(raw)
+        except json.JSONDecodeError:
+            return response.status, raw.decode(errors="replace")
+
+    def predict(self, payload: object) -> tuple[int, object]:
+        body = json.dumps(payload).encode()
+        return self.request("POST", "/predict", body, {"Content-Type": "application/json"})
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Repo, Client]]:
+    repo = make_repo(tmp_path_factory.mktemp("serving"), experiment="tiny")
+    repo.repro()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DVC_ROOT", "MLFLOW_TRACKING_URI")}
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    server = subprocess.Popen(
+        [str(BIN / "loopline"), "serve", "--port", str(port), "--poll-seconds", "0.5"],
+        cwd=repo.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    client = Client(port)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if client.request("GET", "/ready")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        server.kill()
+        raise AssertionError(f"service did not become ready:\n{server.communicate()[0]}")
+    yield repo, client
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def _records(repo: Repo, n: int) -> tuple[pd.DataFrame, list[dict]]:
+    split = pd.read_parquet(repo.path / "data/processed/loans/split.parquet")
+    test = split[split["split"] == "test"].head(n)
+    columns = [c for c in split.columns if not c.startswith("_") and c != "split"]
+    records = []
+    for _, row in test[columns].iterrows():
+        record = {}
+        for column, value in row.items():
+            if pd.isna(value):
+                record[column] = None
+            elif isinstance(value, pd.Timestamp):
+                record[column] = value.isoformat()
+            else:
+                record[column] = value.item() if hasattr(value, "item") else value
+        records.append(record)
+    return test, records
+
+
+def _log_records(repo: Repo) -> pd.DataFrame:
+    from loopline.predlog import read_log
+
+    return read_log(repo.path / "data/predictions").frame
+
+
+def test_service_reports_health_and_model(served: tuple[Repo, Client]) -> None:
+    repo, client = served
+    assert client.request("GET", "/health") == (200, {"status": "ok"})
+    status, info = client.request("GET", "/model")
+    assert status == 200
+    assert info["name"] == "loopline-loans" and info["version"] == "1"
+    assert (
+        info["bundle_id"]
+        == json.loads((repo.path / "models/loans/bundle.json").read_text())["bundle_id"]
+    )
+    status, spec = client.request("GET", "/openapi.json")
+    assert status == 200 and "/predict" in spec["paths"]
+
+
+def test_rest_scores_equal_the_evaluation_path(served: tuple[Repo, Client]) -> None:
+    repo, client = served
+    test, records = _records(repo, 200)
+    status, predictions = client.predict(records)
+    assert status == 200, predictions
+    decisions = pd.read_parquet(repo.path / "reports/decisions_test.parquet").set_index("row")
+    expected = decisions.loc[test.index]
+    np.testing.assert_array_equal([p["score"] for p in predictions], expected["score"].to_numpy())
+    assert [p["decision"] for p in predictions] == expected["decision"].tolist()
+    assert [p["application_id"] for p in predictions] == test["application_id"].tolist()
+    assert all(p["model_version"] == "loopline-loans/1" for p in predictions)
+    declined = [p for p in predictions if p["decision"] != "approve"]
+    assert declined and all(p["reason_codes"] for p in declined)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        (b"{not json", 422, "json"),
+        (b"", 422, ""),
+        (json.dumps({"age": {"nested": 1}}).encode(), 422, "age"),
+        (json.dumps({"age": 40, "favourite_colour": "red"}).encode(), 422, "favourite_colour"),
+        (json.dumps([{"age": 1}] * 1001).encode(), 413, "at most"),
+        (b"[" + b"0," * 600_000 + b"0]", 413, "larger than"),
+    ],
+)
+def test_malformed_requests_get_4xx_not_500(
+    served: tuple[Repo, Client], body: bytes, status: int, needle: str
+) -> None:
+    _, client = served
+    code, answer = client.request("POST", "/predict", body, {"Content-Type": "application/json"})
+    assert code == status, answer
+    assert needle in json.dumps(answer).lower()
+    assert "traceback" not in json.dumps(answer).lower()
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "rule"),
+    [
+        ({"age": -5}, "age", "below_min"),
+        ({"annual_income": 1e12}, "annual_income", "above_max"),
+        ({"region": "atlantis"}, "region", "not_allowed"),
+        ({"loan_amount": "lots"}, "loan_amount", "not_a_number"),
+        ({"applied_at": "yesterday"}, "applied_at", "bad_timestamp"),
+        ({"customer_id": None}, "customer_id", "missing"),
+    ],
+)
+def test_rule_violations_name_the_field_and_rule(
+    served: tuple[Repo, Client], change: dict, field: str, rule: str
+) -> None:
+    repo, client = served
+    _, records = _records(repo, 1)
+    before = len(_log_records(repo))
+    status, answer = client.predict(records[0] | change)
+    assert status == 422
+    assert {"index": 0, "field": field, "rule": rule} in [
+        {k: e[k] for k in ("index", "field", "rule")} for e in answer["errors"]
+    ]
+    assert len(_log_records(repo)) == before, "a rejected request is not logged as a prediction"
+
+
+def test_prediction_log_holds_one_record_per_scored_application(
+    served: tuple[Repo, Client],
+) -> None:
+    repo, client = served
+    before = _log_records(repo)
+    _, records = _records(repo, 30)
+    request_ids = []
+    for record in records[:10]:
+        status, answer = client.predict(record)
+        assert status == 200
+        request_ids.append(answer[0]["request_id"])
+    status, answer = client.predict(records[10:30])
+    assert status == 200
+    request_ids += [p["request_id"] for p in answer]
+    after = _log_records(repo)
+    new = after[~after["request_id"].isin(before["request_id"])]
+    assert sorted(new["request_id"]) == sorted(request_ids)
+    assert len(new) == 30
+    assert set(new["input.application_id"]) == {r["application_id"] for r in records}
+    assert new["score"].notna().all()
+
+
+def test_promoting_a_new_champion_swaps_without_failing_requests(
+    served: tuple[Repo, Client],
+) -> None:
+    repo, client = served
+    _, records = _records(repo, 5)
+    failures: list[object] = []
+    versions: list[str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        i = 0
+        while not stop.is_set() and i < 5000:
+            status, answer = client.predict(records[i % len(records)])
+            if status != 200:
+                failures.append(answer)
+            else:
+                versions.append(answer[0]["model_version"])
+            i += 1
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    register = (
+        "from pathlib import Path; import pandas as pd; from loopline import tracking;"
+        "from loopline.serving import registry;"
+        "cols=[c for c in pd.read_parquet('data/processed/loans/split.parquet').columns "
+        "if not c.startswith('_') and c!='split'];"
+        "ex=tracking.input_example(pd.read_parquet('data/processed/loans/split.parquet'), cols);"
+        "import mlflow; mlflow.set_tracking_uri('sqlite:///mlflow.db');"
+        "v, _ = tracking.log_bundle(Path('models/loans'), name='loopline-loans', example=ex);"
+        "registry.promote('loopline-loans', v); print(v)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", register], cwd=repo.path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    new_version = result.stdout.strip().splitlines()[-1]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and f"loopline-loans/{new_version}" not in versions[-20:]:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    assert versions[0] == "loopline-loans/1"
+    assert versions[-1] == f"loopline-loans/{new_version}"
+    assert client.request("GET", "/model")[1]["version"] == new_version
+
+
+def test_served_applications_update_online_history(served: tuple[Repo, Client]) -> None:
+    repo, client = served
+    _, records = _records(repo, 1)
+    record = records[0] | {"application_id": "NEW-HISTORY-1", "customer_id": "NEW-CUSTOMER"}
+    first = client.predict(record)[1][0]
+    later = dict(record, application_id="NEW-HISTORY-2")
+    later["applied_at"] = (pd.Timestamp(record["applied_at"]) + pd.Timedelta(days=1)).isoformat()
+    client.predict(later)
+    logged = _log_records(repo).set_index("request_id")
+    assert logged.loc[first["request_id"], "feature.prior_apps_30d"] == 0
+    assert np.isnan(logged.loc[first["request_id"], "feature.days_since_prev_app"])
+    assert logged.iloc[-1]["feature.prior_apps_30d"] == 1  # the first one, served a day before
+    assert logged.iloc[-1]["feature.days_since_prev_app"] == pytest.approx(1.0)
+
+
+def test_service_binds_to_loopback_only(served: tuple[Repo, Client]) -> None:
+    _, client = served
+    out = subprocess.run(["cat", "/proc/net/tcp"], capture_output=True, text=True).stdout
+    port_hex = f"{client.port:04X}"
+    listening = [line.split()[1] for line in out.splitlines()[1:] if line.split()[3] == "0A"]
+    ours = [addr for addr in listening if addr.endswith(f":{port_hex}")]
+    assert ours == ["0100007F:" + port_hex]
