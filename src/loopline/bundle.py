@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from loopline.expressions import compile_expression
 from loopline.io import file_sha256, read_json, read_table, write_json
 from loopline.schemas import RowValidator, TableSchema, parse_table_schema
 
+FUTURE_SLACK = timedelta(days=1)  # clocks differ; a day later than now is a data error
 FILES = ("preprocess.json", "features.json", "model.ubj", "policy.json", "history.parquet")
 
 
@@ -266,6 +268,9 @@ class Bundle:
     def score_record(self, record: dict[str, Any], *, remember: bool = True) -> dict[str, Any]:
         """Return score, decision and reasons for one raw record; raise InvalidRecordError."""
         values, broken = self.validator.validate(record)
+        stamp = values.get(self.dataset.time_column) if self.dataset.time_column else None
+        if stamp is not None and stamp > datetime.now(UTC).replace(tzinfo=None) + FUTURE_SLACK:
+            broken.append(f"{self.dataset.time_column}:in_future")
         if broken:
             raise InvalidRecordError(broken)
         row, named = self.features_record(values)

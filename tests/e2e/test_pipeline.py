@@ -30,6 +30,7 @@ ALL_STAGES = {
     "train",
     "evaluate",
     "policy",
+    "bundle",
     "track",
 }
 
@@ -124,7 +125,14 @@ def test_model_param_change_reruns_only_training_and_after(tiny_repo: Repo) -> N
     tiny_repo.run("loopline", "params")
     assert yaml.safe_load((tiny_repo.path / "params.yaml").read_text())["model"]["max_depth"] == 3
     result = tiny_repo.repro()
-    assert ran_stages(result.stdout) == {"check_params", "train", "evaluate", "policy", "track"}
+    assert ran_stages(result.stdout) == {
+        "check_params",
+        "train",
+        "evaluate",
+        "policy",
+        "bundle",
+        "track",
+    }
     tiny_repo.commit("max_depth 3")
 
 

@@ -113,6 +113,10 @@ def test_service_reports_health_and_model(served: tuple[Repo, Client]) -> None:
     assert status == 200
     assert info["name"] == "loopline-loans" and info["version"] == "1"
     assert (
+        info["training_run"]
+        == json.loads((repo.path / "reports/mlflow_run.json").read_text())["run_id"]
+    )
+    assert (
         info["bundle_id"]
         == json.loads((repo.path / "models/loans/bundle.json").read_text())["bundle_id"]
     )
@@ -120,7 +124,7 @@ def test_service_reports_health_and_model(served: tuple[Repo, Client]) -> None:
     assert status == 200 and "/predict" in spec["paths"]
 
 
-def test_rest_scores_equal_the_evaluation_path(served: tuple[Repo, Client]) -> None:
+def test_rest_batch_and_evaluation_paths_agree_exactly(served: tuple[Repo, Client]) -> None:
     repo, client = served
     test, records = _records(repo, 200)
     status, predictions = client.predict(records)
@@ -133,6 +137,14 @@ def test_rest_scores_equal_the_evaluation_path(served: tuple[Repo, Client]) -> N
     assert all(p["model_version"] == "loopline-loans/1" for p in predictions)
     declined = [p for p in predictions if p["decision"] != "approve"]
     assert declined and all(p["reason_codes"] for p in declined)
+    # the third path: `loopline score` on the same applications, written as a JSONL export
+    batch_file = repo.path / "same_rows.jsonl"
+    batch_file.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    repo.run("loopline", "score", str(batch_file), "scored.parquet", "--no-log", "--no-progress")
+    batch = pd.read_parquet(repo.path / "scored.parquet").set_index("application_id")
+    batch = batch.loc[test["application_id"]]
+    np.testing.assert_array_equal(batch["score"].to_numpy(), expected["score"].to_numpy())
+    assert batch["decision"].tolist() == expected["decision"].tolist()
 
 
 @pytest.mark.parametrize(
@@ -165,6 +177,7 @@ def test_malformed_requests_get_4xx_not_500(
         ({"loan_amount": "lots"}, "loan_amount", "not_a_number"),
         ({"applied_at": "yesterday"}, "applied_at", "bad_timestamp"),
         ({"customer_id": None}, "customer_id", "missing"),
+        ({"applied_at": "2099-01-01T00:00:00"}, "applied_at", "in_future"),
     ],
 )
 def test_rule_violations_name_the_field_and_rule(

@@ -189,7 +189,7 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
             "model_version": current.source.label,
             "loaded_at": current.loaded_at,
             **current.bundle.info(),
-            "training_run": current.bundle.root.name,
+            "training_run": current.source.run_id,
         }
 
     @app.post("/admin/reload")

@@ -26,6 +26,7 @@ class Resolved:
     path: Path
     name: str | None
     version: str | None
+    run_id: str | None = None  # the MLflow run that trained and logged it
 
     @property
     def label(self) -> str:
@@ -75,7 +76,10 @@ def resolve(source: str, *, dataset: str, cache_dir: Path) -> Resolved:
         target.parent.mkdir(parents=True, exist_ok=True)
         bundle_dir.rename(target)
         shutil.rmtree(downloaded, ignore_errors=True)
-    return Resolved(path=target, name=name, version=version)
+    from mlflow import MlflowClient
+
+    run_id = MlflowClient().get_model_version(name, version).run_id
+    return Resolved(path=target, name=name, version=version, run_id=run_id)
 
 
 def promote(name: str, version: str) -> str | None:
