@@ -159,7 +159,13 @@ class Bundle:
         d = self.dataset
         apps = self.history_rows[self.history_rows["kind"] == "application"]
         ids = frame[d.id_column].astype("str") if d.id_column else None
-        known = ids.isin(set(apps["id"])) if ids is not None else pd.Series(False, frame.index)
+        if ids is None:
+            known = pd.Series(False, index=frame.index)
+        else:  # set lookups: pandas' isin on arrow strings loops in Python over the history
+            history_ids = set(apps["id"].dropna().to_numpy(dtype=object))
+            known = pd.Series(
+                [i in history_ids for i in ids.to_numpy(dtype=object)], index=frame.index
+            )
         entity = pd.concat(
             [apps["entity"], frame.loc[~known, d.entity_column].astype("str")], ignore_index=True
         )
@@ -199,7 +205,12 @@ class Bundle:
         score = self.booster.inplace_predict(self._matrix(x))
         decisions = policy.decide(score, frame, self.threshold, self.policy)
         reasons = policy.explain(
-            self.booster, x, decisions, k=self.policy.reason_codes, texts=self.dataset.reason_texts
+            self.booster,
+            x,
+            decisions,
+            k=self.policy.reason_codes,
+            texts=self.dataset.reason_texts,
+            approx=self.policy.contributions == "approx",
         )
         return pd.DataFrame(
             {
@@ -285,7 +296,9 @@ class Bundle:
                 enable_categorical=True,
                 nthread=1,
             )
-            contributions = self._row_booster.predict(matrix, pred_contribs=True)
+            contributions = self._row_booster.predict(
+                matrix, pred_contribs=True, approx_contribs=self.policy.contributions == "approx"
+            )
             reasons += policy.reason_codes(
                 contributions,
                 self.feature_names,

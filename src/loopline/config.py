@@ -186,6 +186,9 @@ class PolicyConfig:
     threshold_grid: int = 200
     uncertainty_band: float = 0.02
     reason_codes: int = 3
+    # per-feature contributions behind reason codes: "approx" (Saabas, ~10x cheaper) or
+    # "exact" (TreeSHAP); the same method on every path, so reasons agree everywhere
+    contributions: str = "approx"
     hard_declines: list[Rule] = field(default_factory=list)
     referrals: list[Rule] = field(default_factory=list)
 

@@ -274,6 +274,7 @@ def policy_document(
             "hard_declines": _rule_dicts(policy.hard_declines),
             "referrals": _rule_dicts(policy.referrals),
             "reason_codes": int(policy.reason_codes),
+            "contributions": str(policy.contributions),
             "model_sha256": str(model_sha256),
             "feature_names": list(feature_names),
         }
@@ -322,6 +323,7 @@ def policy_from_document(doc: dict[str, Any]) -> tuple[float, PolicyConfig]:
             threshold_grid=int(doc["threshold_grid"]),
             uncertainty_band=float(doc["uncertainty_band"]),
             reason_codes=int(doc["reason_codes"]),
+            contributions=str(doc.get("contributions", "exact")),
             hard_declines=_rules_from(doc, "hard_declines"),
             referrals=_rules_from(doc, "referrals"),
         )
@@ -337,6 +339,7 @@ def explain(
     *,
     k: int,
     texts: dict[str, str],
+    approx: bool = False,
 ) -> list[list[str]]:
     """Return per row the rules that fired, then the top-k model reasons for non-approvals.
 
@@ -348,7 +351,9 @@ def explain(
     flagged = (decisions["decision"] != APPROVE).to_numpy()
     model_reasons: list[list[str]] = [[] for _ in range(len(x))]
     if flagged.any():
-        contributions = booster.predict(matrix(x[flagged]), pred_contribs=True)
+        contributions = booster.predict(
+            matrix(x[flagged]), pred_contribs=True, approx_contribs=approx
+        )
         codes = reason_codes(contributions, list(x.columns), k, texts)
         for position, code in zip(np.flatnonzero(flagged), codes, strict=True):
             model_reasons[position] = code

@@ -53,7 +53,12 @@ def task(cfg: Config) -> None:
             "decision": decisions["decision"].to_numpy(),
             "decided_by": decisions["decided_by"].to_numpy(),
             "reasons": policy.explain(
-                booster, x, decisions, k=p.reason_codes, texts=cfg.dataset.reason_texts
+                booster,
+                x,
+                decisions,
+                k=p.reason_codes,
+                texts=cfg.dataset.reason_texts,
+                approx=p.contributions == "approx",
             ),
         }
     )
