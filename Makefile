@@ -28,6 +28,10 @@ run: venv ## Run the whole pipeline (dvc repro); a second run reproduces nothing
 test: venv ## Run the test suite, end-to-end dvc tests included
 	$(BIN)/pytest -q
 
+bench: venv ## Benchmarks (batch scoring, REST serving) -> BENCHMARKS.md; needs `make run` first
+	$(BIN)/python -m bench.batch
+	$(BIN)/python -m bench.rest
+
 lint: venv ## ruff check and format check
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
@@ -44,4 +48,4 @@ metrics: venv ## Show metrics of the workspace
 mlflow-ui: venv ## Open the MLflow UI on 127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
-.PHONY: help venv params run test lint lock dag metrics mlflow-ui
+.PHONY: help venv params run test bench lint lock dag metrics mlflow-ui
