@@ -115,6 +115,25 @@ def request_model(schema: TableSchema) -> type[BaseModel]:
     )
 
 
+def example_record(schema: TableSchema) -> dict[str, Any]:
+    """Return a plausible application for the OpenAPI page, derived from the schema's rules."""
+    record: dict[str, Any] = {}
+    for rule in schema.columns:
+        if rule.allowed:
+            value: Any = rule.allowed[0]
+        elif rule.dtype == "datetime":
+            value = "2024-11-02T14:05:00"
+        elif rule.is_numeric:
+            low = rule.min if rule.min is not None else 0
+            high = rule.max if rule.max is not None else low + 100
+            value = round(low + (high - low) * 0.3, 2)
+            value = int(value) if rule.dtype == "int" else value
+        else:
+            value = f"{rule.name}-1"
+        record[rule.name] = value
+    return record
+
+
 class Prediction(BaseModel):
     request_id: str
     application_id: Optional[str] = None
@@ -124,6 +143,46 @@ class Prediction(BaseModel):
     reason_codes: list[str]
     model_version: str
     bundle_id: str
+
+
+class BodyLimit:
+    """Refuse bodies over `max_bytes` with a 413, declared or streamed (pure ASGI: no overhead
+    of Starlette's BaseHTTPMiddleware on every request)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except BodyTooLargeError:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
+        response = _error(413, f"request body larger than {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+
+class BodyTooLargeError(Exception):
+    """A streamed body went over the limit."""
 
 
 def _error(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
@@ -137,7 +196,7 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
         holder.load()
     schema = holder.current.bundle.schema
     application = request_model(schema)
-    example = {r.name: None for r in schema.columns}
+    example = example_record(schema)
     prediction_log = PredictionLog(settings.log_dir)
 
     @asynccontextmanager
@@ -158,12 +217,7 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
     )
     app.state.holder = holder
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return _error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
