@@ -30,7 +30,14 @@ from loopline.io import file_sha256, read_json, read_table, write_json
 from loopline.schemas import RowValidator, TableSchema, parse_table_schema
 
 FUTURE_SLACK = timedelta(days=1)  # clocks differ; a day later than now is a data error
-FILES = ("preprocess.json", "features.json", "model.ubj", "policy.json", "history.parquet")
+FILES = (
+    "preprocess.json",
+    "features.json",
+    "model.ubj",
+    "policy.json",
+    "history.parquet",
+    "reference.json",  # training-time statistics that monitoring compares traffic with
+)
 
 
 class InvalidRecordError(ValueError):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
-from loopline import bundle
+from loopline import bundle, drift, train
 from loopline.config import Config
-from loopline.io import read_table, write_table
-from loopline.split import LABEL_TIME, TARGET
+from loopline.features import model_frame
+from loopline.io import read_json, read_table, write_json, write_table
+from loopline.split import LABEL_TIME, SPLIT, TARGET
 from loopline.stages import run_stage
 
 log = logging.getLogger(__name__)
@@ -22,12 +24,33 @@ def task(cfg: Config) -> None:
     write_table(
         bundle.history_table(frame, cfg.dataset, TARGET, LABEL_TIME), model_dir / "history.parquet"
     )
+    write_json(reference(cfg, model_dir), model_dir / "reference.json")
     schema_spec = yaml.safe_load(Path(cfg.dataset.schema_path).read_text())
     meta = bundle.manifest(
         model_dir, dataset=cfg.dataset, features_cfg=cfg.features, schema_spec=schema_spec
     )
     bundle.write_manifest(model_dir, meta)
     log.info("bundle %s in %s", meta["bundle_id"], model_dir)
+
+
+def reference(cfg: Config, model_dir: Path) -> dict:
+    """Reference statistics for monitoring, computed once here: model inputs on the training
+    rows, and the score distribution on the validation rows."""
+    import xgboost as xgb
+
+    spec = read_json(model_dir / "features.json")
+    frame = read_table(cfg.paths.features)
+    inputs = model_frame(frame[frame[SPLIT] == "train"], spec)
+    categorical = list(spec["categorical"])
+    numeric = [c for c in spec["feature_names"] if c not in categorical]
+    stats = drift.reference_stats(inputs, numeric=numeric, categorical=categorical)
+    valid = frame[frame[SPLIT] == "valid"]
+    booster = xgb.Booster(model_file=str(model_dir / "model.ubj"))
+    scores = train.predict(booster, model_frame(valid, spec))
+    stats["score"] = drift.reference_stats(
+        pd.DataFrame({"score": scores}), numeric=["score"], categorical=[]
+    )["numeric"]["score"]
+    return stats
 
 
 if __name__ == "__main__":
