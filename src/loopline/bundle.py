@@ -134,6 +134,7 @@ class Bundle:
         # hand-off alone costs milliseconds, so the record path predicts single-threaded
         self._row_booster = self.booster.copy()
         self._row_booster.set_param({"nthread": 1})
+        self._feature_types = self.booster.feature_types  # a C call each time it is read
         self.feature_names: list[str] = list(self.spec["feature_names"])
         self._derived = {n: compile_expression(e) for n, e in self.dataset.derived.items()}
         self._levels = {
@@ -298,13 +299,15 @@ class Bundle:
         if decision != policy.APPROVE:
             matrix = xgb.DMatrix(
                 row[None, :],
-                feature_names=self.feature_names,
-                feature_types=self.booster.feature_types,
+                feature_types=self._feature_types,
                 enable_categorical=True,
                 nthread=1,
             )
             contributions = self._row_booster.predict(
-                matrix, pred_contribs=True, approx_contribs=self.policy.contributions == "approx"
+                matrix,
+                pred_contribs=True,
+                approx_contribs=self.policy.contributions == "approx",
+                validate_features=False,  # the row is built in feature_names order above
             )
             reasons += policy.reason_codes(
                 contributions,
