@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,9 +86,19 @@ def _malformed(records: list[tuple[int, str, str]]) -> pd.DataFrame:
 
 
 def _read_csv(path: Path, text: str, delimiter: str) -> RawBatch:
-    # The csv module rather than pandas: pandas pads a short record with empty fields,
-    # which would turn a broken line into a row with missing values instead of a quarantine.
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    return next(csv_batches(io.StringIO(text), path=path, delimiter=delimiter))
+
+
+def csv_batches(
+    lines: Iterable[str], *, path: Path, delimiter: str, chunk_rows: int | None = None
+) -> Iterator[RawBatch]:
+    """Yield a CSV's records `chunk_rows` at a time (all at once when None), bad ones apart.
+
+    The csv module rather than pandas: pandas pads a short record with empty fields, which
+    would turn a broken line into a row with missing values instead of a quarantine.
+    Record numbers count data records from 1 across chunks.
+    """
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
@@ -95,7 +106,7 @@ def _read_csv(path: Path, text: str, delimiter: str) -> RawBatch:
     good: list[list[str]] = []
     rows: list[int] = []
     bad: list[tuple[int, str, str]] = []
-    number = 0
+    number, emitted = 0, False
     while True:
         try:
             record = next(reader)
@@ -104,17 +115,27 @@ def _read_csv(path: Path, text: str, delimiter: str) -> RawBatch:
         except csv.Error as exc:
             number += 1
             bad.append((number, str(exc)[:500], "record:unreadable_csv"))
-            continue
-        if not record:
-            continue
-        number += 1
-        if len(record) != len(header):
-            bad.append((number, delimiter.join(record)[:500], "record:wrong_field_count"))
-            continue
-        good.append(record)
-        rows.append(number)
+        else:
+            if not record:
+                continue
+            number += 1
+            if len(record) != len(header):
+                bad.append((number, delimiter.join(record)[:500], "record:wrong_field_count"))
+            else:
+                good.append(record)
+                rows.append(number)
+        if chunk_rows is not None and len(good) + len(bad) >= chunk_rows:
+            yield _csv_batch(header, good, rows, bad)
+            good, rows, bad, emitted = [], [], [], True
+    if good or bad or not emitted:
+        yield _csv_batch(header, good, rows, bad)
+
+
+def _csv_batch(
+    header: list[str], good: list[list[str]], rows: list[int], bad: list[tuple[int, str, str]]
+) -> RawBatch:
     frame = pd.DataFrame(good, columns=header, dtype=str)
-    frame.insert(0, SOURCE_ROW, rows)
+    frame.insert(0, SOURCE_ROW, pd.array(rows, dtype="int64"))
     return RawBatch(frame=frame, malformed=_malformed(bad), columns=header)
 
 

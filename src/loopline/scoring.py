@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import codecs
 import copy
-import csv
 import json
 import re
 import time
@@ -47,7 +46,7 @@ import pyarrow.parquet as pq
 from loopline import ingest
 from loopline.bundle import Bundle
 from loopline.config import SourceConfig
-from loopline.io import SOURCE_ROW, DataFileError, RawBatch, detect_format
+from loopline.io import SOURCE_ROW, DataFileError, RawBatch, csv_batches, detect_format
 from loopline.validate import REASONS, check_required_columns, validate_batch
 
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -132,55 +131,19 @@ def _check_text(path: Path, encoding: str) -> bool:
 
 
 def _csv_chunks(path: Path, chunk_rows: int, delimiter: str, encoding: str) -> Iterator[RawBatch]:
-    """The record rules of io._read_csv (csv module, not pandas), `chunk_rows` at a time."""
+    """The record rules of `read_batch_file` for CSV (io.csv_batches), `chunk_rows` at a time."""
     with path.open(encoding=encoding, newline="\n") as handle:  # splits lines as StringIO does
         lines = iter(handle)
         first = next(lines, "").removeprefix("\ufeff")
-        reader = csv.reader(_chain_first(first, lines), delimiter=delimiter)
-        try:
-            header = next(reader)
-        except (StopIteration, csv.Error) as exc:
-            raise DataFileError(f"{path}: cannot read the CSV header ({exc})") from None
-        good: list[list[str]] = []
-        rows: list[int] = []
-        bad: list[tuple[int, str, str]] = []
-        number, emitted = 0, False
-        while True:
-            try:
-                record = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                number += 1
-                bad.append((number, str(exc)[:500], "record:unreadable_csv"))
-            else:
-                if not record:
-                    continue
-                number += 1
-                if len(record) != len(header):
-                    bad.append((number, delimiter.join(record)[:500], "record:wrong_field_count"))
-                else:
-                    good.append(record)
-                    rows.append(number)
-            if len(good) + len(bad) >= chunk_rows:
-                yield _csv_batch(header, good, rows, bad)
-                good, rows, bad, emitted = [], [], [], True
-        if good or bad or not emitted:
-            yield _csv_batch(header, good, rows, bad)
+        yield from csv_batches(
+            _chain_first(first, lines), path=path, delimiter=delimiter, chunk_rows=chunk_rows
+        )
 
 
 def _chain_first(first: str, rest: Iterator[str]) -> Iterator[str]:
     if first:
         yield first
     yield from rest
-
-
-def _csv_batch(
-    header: list[str], good: list[list[str]], rows: list[int], bad: list[tuple[int, str, str]]
-) -> RawBatch:
-    frame = pd.DataFrame(good, columns=header, dtype=str)
-    frame.insert(0, SOURCE_ROW, np.asarray(rows, dtype="int64"))
-    return RawBatch(frame=frame, malformed=_malformed(bad), columns=header)
 
 
 def _text_lines(path: Path, encoding: str) -> Iterator[str]:
