@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.rest import machine, machine_load
+from bench.rest import machine, machine_load, write_markdown
 from loopline import simulate
 from loopline.bundle import Bundle
 from loopline.config import SimulateConfig, SourceConfig
@@ -145,17 +145,6 @@ def markdown(result: dict) -> str:
     )
 
 
-def write_markdown(section: str) -> None:
-    """Replace the batch section of BENCHMARKS.md (or add it), leaving other sections alone."""
-    text = MARKDOWN.read_text() if MARKDOWN.exists() else "# Benchmarks\n"
-    begin, end = text.find(START), text.find(END)
-    if begin >= 0 and end > begin:
-        text = text[:begin] + section.rstrip("\n") + text[end + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    MARKDOWN.write_text(text)
-
-
 def main() -> None:
     """Run the benchmark and record it."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -164,7 +153,7 @@ def main() -> None:
     result = run(args.rows)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
-    write_markdown(markdown(result))
+    write_markdown(markdown(result), MARKDOWN, start=START, end_marker=END)
     print(markdown(result))  # noqa: T201
 
 

@@ -514,12 +514,14 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(section: str, path: Path = MARKDOWN) -> None:
-    """Replace the rest section of BENCHMARKS.md (or add it), leaving other sections alone."""
+def write_markdown(
+    section: str, path: Path = MARKDOWN, *, start: str = START, end_marker: str = END
+) -> None:
+    """Replace one marked section of BENCHMARKS.md (or add it), leaving other sections alone."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    begin, end = text.find(START), text.find(END)
+    begin, end = text.find(start), text.find(end_marker)
     if begin >= 0 and end > begin:
-        after = text[end + len(END) :]
+        after = text[end + len(end_marker) :]
         text = text[:begin] + section.rstrip("\n") + after
     else:
         text = text.rstrip("\n") + "\n\n" + section

@@ -61,7 +61,9 @@ def read_batch_file(
         return _read_parquet(path)
     text = _decode(path, encoding)
     if not text.strip():
-        return RawBatch(frame=pd.DataFrame({SOURCE_ROW: []}), malformed=_malformed([]), columns=[])
+        return RawBatch(
+            frame=pd.DataFrame({SOURCE_ROW: []}), malformed=malformed_frame([]), columns=[]
+        )
     if fmt == "csv":
         return _read_csv(path, text, delimiter)
     return _read_jsonl(text)
@@ -79,7 +81,8 @@ def _decode(path: Path, encoding: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _malformed(records: list[tuple[int, str, str]]) -> pd.DataFrame:
+def malformed_frame(records: list[tuple[int, str, str]]) -> pd.DataFrame:
+    """Return malformed records (record number, raw text, reason) as a typed table."""
     return pd.DataFrame(records, columns=[SOURCE_ROW, "raw", "reason"]).astype(
         {SOURCE_ROW: "int64", "raw": "str", "reason": "str"}
     )
@@ -136,7 +139,7 @@ def _csv_batch(
 ) -> RawBatch:
     frame = pd.DataFrame(good, columns=header, dtype=str)
     frame.insert(0, SOURCE_ROW, pd.array(rows, dtype="int64"))
-    return RawBatch(frame=frame, malformed=_malformed(bad), columns=header)
+    return RawBatch(frame=frame, malformed=malformed_frame(bad), columns=header)
 
 
 def _read_jsonl(text: str) -> RawBatch:
@@ -159,7 +162,7 @@ def _read_jsonl(text: str) -> RawBatch:
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     columns = list(frame.columns)
     frame.insert(0, SOURCE_ROW, rows)
-    return RawBatch(frame=frame, malformed=_malformed(bad), columns=columns)
+    return RawBatch(frame=frame, malformed=malformed_frame(bad), columns=columns)
 
 
 def _read_parquet(path: Path) -> RawBatch:
@@ -171,7 +174,7 @@ def _read_parquet(path: Path) -> RawBatch:
     frame = frame.reset_index(drop=True)
     frame.columns = columns
     frame.insert(0, SOURCE_ROW, range(1, len(frame) + 1))
-    return RawBatch(frame=frame, malformed=_malformed([]), columns=columns)
+    return RawBatch(frame=frame, malformed=malformed_frame([]), columns=columns)
 
 
 def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:

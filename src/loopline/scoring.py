@@ -46,7 +46,14 @@ import pyarrow.parquet as pq
 from loopline import ingest
 from loopline.bundle import Bundle
 from loopline.config import SourceConfig
-from loopline.io import SOURCE_ROW, DataFileError, RawBatch, csv_batches, detect_format
+from loopline.io import (
+    SOURCE_ROW,
+    DataFileError,
+    RawBatch,
+    csv_batches,
+    detect_format,
+    malformed_frame,
+)
 from loopline.validate import REASONS, check_required_columns, validate_batch
 
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -71,7 +78,9 @@ def read_chunks(path: str | Path, *, source: SourceConfig, chunk_rows: int) -> I
         yield from _parquet_chunks(path, chunk_rows)
         return
     if not _check_text(path, source.encoding):
-        yield RawBatch(frame=pd.DataFrame({SOURCE_ROW: []}), malformed=_malformed([]), columns=[])
+        yield RawBatch(
+            frame=pd.DataFrame({SOURCE_ROW: []}), malformed=malformed_frame([]), columns=[]
+        )
     elif fmt == "csv":
         yield from _csv_chunks(path, chunk_rows, source.delimiter, source.encoding)
     else:
@@ -88,12 +97,6 @@ def estimate_records(path: str | Path, *, source: SourceConfig) -> int | None:
             return sum(block.count(b"\n") for block in iter(lambda: handle.read(_BLOCK), b""))
     except Exception:  # only a progress-bar total: reading errors are reported by the reader
         return None
-
-
-def _malformed(records: list[tuple[int, str, str]]) -> pd.DataFrame:
-    return pd.DataFrame(records, columns=[SOURCE_ROW, "raw", "reason"]).astype(
-        {SOURCE_ROW: "int64", "raw": "str", "reason": "str"}
-    )
 
 
 def _check_text(path: Path, encoding: str) -> bool:
@@ -197,7 +200,7 @@ def _jsonl_batch(
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     columns = list(frame.columns)
     frame.insert(0, SOURCE_ROW, np.asarray(rows, dtype="int64"))
-    return RawBatch(frame=frame, malformed=_malformed(bad), columns=columns)
+    return RawBatch(frame=frame, malformed=malformed_frame(bad), columns=columns)
 
 
 def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[RawBatch]:
@@ -216,14 +219,14 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[RawBatch]:
             frame.columns = columns
             frame.insert(0, SOURCE_ROW, np.arange(offset + 1, offset + len(frame) + 1))
             offset += len(frame)
-            yield RawBatch(frame=frame, malformed=_malformed([]), columns=columns)
+            yield RawBatch(frame=frame, malformed=malformed_frame([]), columns=columns)
     except (OSError, pa.ArrowException) as exc:  # a corrupt file raises either
         raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from None
     if offset == 0:
         frame = schema.empty_table().to_pandas().reset_index(drop=True)[names]
         frame.columns = columns
         frame.insert(0, SOURCE_ROW, np.zeros(0, dtype="int64"))
-        yield RawBatch(frame=frame, malformed=_malformed([]), columns=columns)
+        yield RawBatch(frame=frame, malformed=malformed_frame([]), columns=columns)
 
 
 # ------------------------------------------------------------------------------ scoring
