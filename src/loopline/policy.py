@@ -343,8 +343,8 @@ def explain(
 ) -> list[list[str]]:
     """Return per row the rules that fired, then the top-k model reasons for non-approvals.
 
-    TreeSHAP contributions cost about 15x a prediction, so only rows that need an explanation
-    (declines and reviews) are explained.
+    Contributions cost several predictions' worth (TreeSHAP about 15x, approx about 1.5x), so
+    only rows that need an explanation (declines and reviews) are explained.
     """
     from loopline.train import matrix
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import (
     BaseModel,
@@ -253,7 +254,8 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
 
     @app.post("/admin/reload")
     async def reload() -> dict[str, Any]:
-        changed = holder.refresh()
+        # loading a bundle takes a second or two: off the event loop, so requests keep flowing
+        changed = await run_in_threadpool(holder.refresh)
         return {"changed": changed, "model_version": holder.current.source.label}
 
     @app.post(
