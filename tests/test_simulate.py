@@ -313,7 +313,9 @@ def test_defects_survive_formatting(batches: dict[str, pd.DataFrame]) -> None:
     assert {"n/a", "twelve", "45k"} & values
     assert {"Atlantis", "astronaut", "fax"} & values
     assert {"2024-13-45 99:99", "yesterday"} & values
-    assert any(v.startswith("2099-") or "/2099 " in v for v in values)
+    # astype(str) keeps missing values as NaN: skip them, or the check depends on set order
+    texts = [v for v in values if isinstance(v, str)]
+    assert any(v.startswith("2099-") or "/2099 " in v for v in texts)
 
 
 def test_missing_values_stay_missing(
