@@ -28,9 +28,10 @@ run: venv ## Run the whole pipeline (dvc repro); a second run reproduces nothing
 test: venv ## Run the test suite, end-to-end dvc tests included
 	$(BIN)/pytest -q
 
-bench: venv ## Benchmarks (batch scoring, REST serving) -> BENCHMARKS.md; needs `make run` first
+bench: venv ## Benchmarks (batch scoring, REST serving, drift vs Evidently) -> BENCHMARKS.md; needs `make run` first
 	$(BIN)/python -m bench.batch
 	$(BIN)/python -m bench.rest
+	$(BIN)/python -m bench.drift
 
 lint: venv ## ruff check and format check
 	$(BIN)/ruff check src tests

@@ -324,3 +324,182 @@ def score(
     for line in summary_lines(summary):
         typer.echo(line)
     raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def feedback(
+    labels_file: Annotated[Path, typer.Argument(help="Delayed labels: CSV or JSONL")],
+    dataset: Annotated[str, typer.Option(help="Dataset config in conf/dataset/")] = "loans",
+    log_dir: Annotated[Path, typer.Option(help="Prediction log folder")] = Path("data/predictions"),
+    dvc_add: Annotated[bool, typer.Option(help="Track the new partition with `dvc add`")] = True,
+) -> None:
+    """Join a batch of delayed labels to the logged predictions; publish a feedback partition.
+
+    Exit status: 0 every label kept, 1 some rejected (listed by reason), 2 the file cannot be
+    used. Feeding the same file twice changes nothing.
+    """
+    import subprocess
+
+    import pandas as pd
+
+    from loopline import feedback as fb
+    from loopline.io import DataFileError
+    from loopline.predlog import read_log
+    from loopline.schemas import SchemaFileError, table_schema
+    from loopline.validate import ValidationStopError
+
+    try:
+        cfg = _config([f"dataset={dataset}"])
+        if not labels_file.is_file():
+            raise DataFileError(f"{labels_file}: file not found")
+        log = read_log(log_dir).frame if log_dir.is_dir() else pd.DataFrame()
+        result = fb.ingest_feedback(
+            labels_file,
+            dataset=cfg.dataset,
+            log=log,
+            root=Path(cfg.paths.feedback),
+            schema_columns=table_schema(cfg.dataset.schema_path).names,
+            history=fb.history_ids(cfg.paths.validated, cfg.dataset),
+        )
+    except (DataFileError, ValidationStopError, SchemaFileError) as exc:
+        _fail(str(exc), as_json=False)
+    report = result.report
+    if result.already_ingested:
+        typer.echo(f"{labels_file}: already fed back as {result.partition} (nothing changed)")
+        raise typer.Exit(0)
+    typer.echo(
+        f"{labels_file}: {report['rows_in']} labels, {report['kept']} kept, "
+        f"{report['rejected']} rejected; {report['applications']} served applications; "
+        f"partition {result.partition}"
+    )
+    for reason, count in report["reasons"].items():
+        typer.echo(f"  {count:>7}  {reason}")
+    if dvc_add:
+        done = subprocess.run(["dvc", "add", str(result.partition)], capture_output=True, text=True)
+        if done.returncode != 0:
+            typer.echo(f"warning: `dvc add {result.partition}` failed: {done.stderr.strip()}")
+        else:
+            typer.echo(f"tracked by DVC: commit {result.partition}.dvc; `dvc repro` retrains")
+    raise typer.Exit(1 if report["rejected"] else 0)
+
+
+@app.command()
+def monitor(
+    model: Annotated[
+        str, typer.Option(help="champion, NAME/VERSION or a bundle folder")
+    ] = "champion",
+    dataset: Annotated[str, typer.Option()] = "loans",
+    log_dir: Annotated[Path, typer.Option(help="Prediction log folder")] = Path("data/predictions"),
+    out: Annotated[Path, typer.Option(help="Folder for monitoring.json/.html")] = Path("reports"),
+    until: Annotated[
+        Optional[str], typer.Option(help="Window end (ISO time); default: latest application")
+    ] = None,
+    window_days: Annotated[Optional[int], typer.Option(help="Window length in days")] = None,
+) -> None:
+    """Check recent served traffic against the model's reference: drift, quality, outcomes.
+
+    Exit status: 0 healthy or not enough data, 3 retraining recommended, 2 cannot monitor.
+    """
+    from datetime import datetime
+
+    from loopline.stages import StageError
+    from loopline.stages import monitor as stage
+
+    try:
+        cfg = _config([f"dataset={dataset}"])
+        if window_days is not None:
+            cfg.monitor.window_days = window_days
+        bundle_dir, info = stage.resolve_bundle(cfg, model)
+        report = stage.build_report(
+            cfg,
+            bundle_dir,
+            info,
+            log_dir=log_dir,
+            feedback_dir=Path(cfg.paths.feedback),
+            until=datetime.fromisoformat(until) if until else None,
+        )
+        html = stage.write_report(report, out)
+    except (StageError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc), as_json=False)
+    verdict = report["verdict"]
+    window = report["window"]
+    typer.echo(
+        f"window {window['from']} .. {window['to']}: {window['rows']} rows "
+        f"({window['rows_of_this_bundle']} scored by this bundle)"
+    )
+    typer.echo(f"verdict: {verdict['status']}")
+    for line in verdict["reasons"]:
+        typer.echo(f"  reason: {line}")
+    for line in verdict["warnings"]:
+        typer.echo(f"  warning: {line}")
+    typer.echo(f"report: {html}")
+    raise typer.Exit(3 if verdict["status"] == "retrain" else 0)
+
+
+@app.command()
+def rollback(
+    to: Annotated[
+        Optional[str], typer.Option(help="Version to serve; default: the one it replaced")
+    ] = None,
+    dataset: Annotated[str, typer.Option()] = "loans",
+) -> None:
+    """Move the `champion` alias back to the champion it replaced (or to --to VERSION)."""
+    import mlflow
+
+    from loopline.paths import mlflow_uri
+    from loopline.serving import registry
+
+    mlflow.set_tracking_uri(mlflow_uri())
+    name = registry.model_name(dataset)
+    try:
+        before, after = registry.rollback(name, to)
+    except Exception as exc:  # LookupError, or the registry's error for a missing version
+        _fail(f"cannot roll back {name}: {exc}", as_json=False)
+    typer.echo(f"{name}: champion is now version {after} (was {before})")
+
+
+@app.command()
+def loop(
+    periods: Annotated[int, typer.Option(help="Periods (months) to serve")] = 12,
+    drift_at: Annotated[
+        Optional[int], typer.Option(help="Period (1-based) where the concept shift starts")
+    ] = 4,
+    experiment: Annotated[
+        Optional[str], typer.Option(help="Start from conf/experiment/NAME (e.g. tiny)")
+    ] = None,
+    workdir: Annotated[
+        Optional[Path], typer.Option(help="Empty folder for the loop's workspace")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for timeline and summary")] = Path(
+        "reports/loop"
+    ),
+    strength: Annotated[float, typer.Option(help="Concept shift strength")] = 1.0,
+    retrain: Annotated[bool, typer.Option(help="Retrain when monitoring says so")] = True,
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", help="key=value for the loop's config")
+    ] = None,
+) -> None:
+    """Run the model's life on simulated time: serve, feed back, monitor, retrain, gate."""
+    import tempfile
+
+    import yaml
+
+    from loopline.loop import LoopSettings, run_loop
+    from loopline.paths import repo_root
+
+    overrides = {}
+    for item in set_ or []:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    settings = LoopSettings(
+        periods=periods,
+        drift_at=drift_at,
+        experiment=experiment,
+        overrides=overrides,
+        retrain=retrain,
+        strength=strength,
+    )
+    target = workdir or Path(tempfile.mkdtemp(prefix="loopline-loop-"))
+    summary = run_loop(repo_root(), target, settings, out, say=typer.echo)
+    typer.echo(json.dumps({k: v for k, v in summary.items() if k != "stage_runs"}, indent=2))
+    typer.echo(f"timeline: {out / 'timeline.csv'}, {out / 'timeline.png'}")

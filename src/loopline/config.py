@@ -50,6 +50,9 @@ class SimulateConfig:
     defect_rate: float = 0.02
     base_default_rate: float = 0.09
     drift: DriftConfig = field(default_factory=DriftConfig)
+    # periods from this index on are "the future": not written to out_dir, served by
+    # `loopline loop` period by period (labels observed from then on are held back too)
+    release_until: Optional[int] = None
 
 
 @dataclass
@@ -164,6 +167,9 @@ class ModelConfig:
 class TrainConfig:
     early_stopping_rounds: int = 30
     baseline_c: float = 1.0
+    # "scratch": every retrain fits a new model; "champion": boosting continues from the
+    # registry's champion (same features required), adding up to model.num_boost_round trees
+    warm_start: str = "scratch"
 
 
 @dataclass
@@ -194,6 +200,46 @@ class PolicyConfig:
 
 
 @dataclass
+class MonitorThresholds:
+    """When monitoring recommends retraining (defaults follow common practice)."""
+
+    psi: float = 0.2  # per-feature PSI: >= 0.2 significant
+    wasserstein: float = 0.1  # normed Wasserstein, numeric features
+    js: float = 0.1  # Jensen-Shannon distance, categorical features
+    missing_rate_increase: float = 0.05
+    share_of_drifted_columns: float = 0.5  # dataset drift
+    score_psi: float = 0.2  # the score distribution against validation scores
+    max_quarantine_rate: float = 0.05
+    max_unknown_category_rate: float = 0.05
+    max_out_of_range_rate: float = 0.05
+    auc_drop: float = 0.05  # realised AUC below the reference AUC by this much
+    max_calibration_ratio: float = 1.3  # realised default rate / mean score, either way
+
+
+@dataclass
+class MonitorConfig:
+    window_days: int = 30  # the window ends at the latest application time in the log
+    min_rows: int = 200  # fewer rows in the window: insufficient data, no verdict on drift
+    min_labels: int = 200  # fewer labelled rows: no verdict on realised performance
+    # inputs whose window distribution differs from training by construction (calendar month)
+    ignore_features: list[str] = field(default_factory=lambda: ["month"])
+    thresholds: MonitorThresholds = field(default_factory=MonitorThresholds)
+
+
+@dataclass
+class GateConfig:
+    """A challenger becomes champion only when it passes all of these on the same rows."""
+
+    min_auc: float = 0.65  # absolute floor
+    max_ece: float = 0.05  # absolute ceiling on calibration error
+    min_auc_gain: float = 0.0  # challenger AUC - champion AUC must be at least this
+    max_profit_loss: float = 0.02  # realised profit may not fall by more than this share
+    slice_tolerance: float = 0.03  # no slice's AUC may fall by more than this
+    min_slice_rows: int = 200
+    auto_promote: bool = True  # False: record the verdict only
+
+
+@dataclass
 class PathsConfig:
     """Where each stage reads and writes; dvc.yaml templates the same keys, so paths live once."""
 
@@ -206,6 +252,8 @@ class PathsConfig:
     features: str = "data/processed/loans/features.parquet"
     model_dir: str = "models/loans"
     reports: str = "reports"
+    feedback: str = "data/feedback/loans"  # immutable label partitions from `loopline feedback`
+    predictions: str = "data/predictions"  # the prediction log (REST and batch)
 
 
 @dataclass
@@ -222,6 +270,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
 
 
 def to_config(raw: DictConfig | dict[str, Any]) -> Config:

@@ -11,7 +11,9 @@ Numeric columns: ``bins`` equal-frequency bins from the reference quantiles, ded
 column with few distinct values gets fewer bins). ``edges`` holds only the inner cut points; the
 outer edges are implicitly -inf and +inf (kept out of the JSON so it stays portable). Bin ``i``
 is ``(edges[i-1], edges[i]]``. Non-finite values (NaN, +-inf) count as missing. The quantile
-sketch holds ``QUANTILES`` (101) equally spaced quantiles, 0 to 1, for a Wasserstein-1 estimate.
+sketch holds ``QUANTILES`` (200) quantiles at the midpoints (i + 0.5) / 200, for a Wasserstein-1
+estimate by the midpoint rule; midpoints leave out the sample minimum and maximum, which on a
+heavy tail would otherwise dominate the estimate (the bench found a 50x overestimate).
 
 Categorical columns: the ``max_levels`` most frequent reference levels, the rest pooled as
 ``"__other__"``. In a window, values the reference never saw are pooled as ``"__new__"`` (the
@@ -26,7 +28,8 @@ Metrics and default thresholds (``DriftThresholds``), following common practice:
   < 0.1 stable, 0.1-0.2 moderate, >= 0.2 significant; a column drifts at PSI >= 0.2.
 * Numeric distance: Wasserstein-1 divided by the reference standard deviation (Evidently's
   "normed Wasserstein", its default for large samples); drift at >= 0.1.
-* Categorical distance: Jensen-Shannon distance, base 2, in [0, 1] (Evidently's default for
+* Categorical distance: Jensen-Shannon distance, natural log as scipy and Evidently compute
+  it, in [0, sqrt(ln 2)] (Evidently's default for
   large samples); drift at >= 0.1.
 * Missing rate: drift when the window's missing rate exceeds the reference's by >= 0.05.
 
@@ -52,11 +55,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-QUANTILES = 101
+QUANTILES = 200
 MAX_NEW_LEVELS = 20
 OTHER = "__other__"
 NEW = "__new__"
-_PROBS = np.linspace(0.0, 1.0, QUANTILES)
+_PROBS = (np.arange(QUANTILES) + 0.5) / QUANTILES  # midpoints
 
 
 # ---------------------------------------------------------------- small helpers
@@ -243,7 +246,8 @@ def psi(expected: np.ndarray, actual: np.ndarray, eps: float = 1e-4) -> float:
 
 
 def js_distance(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen-Shannon distance, base 2, in [0, 1]; NaN if either distribution is empty."""
+    """Jensen-Shannon distance (natural log, as scipy's default) in [0, sqrt(ln 2)]; NaN if
+    either distribution is empty."""
     p, q = _distribution(p), _distribution(q)
     if p is None or q is None or p.shape != q.shape:
         return math.nan
@@ -251,28 +255,28 @@ def js_distance(p: np.ndarray, q: np.ndarray) -> float:
 
     def kl(x: np.ndarray) -> float:
         nz = x > 0
-        return float(np.sum(x[nz] * np.log2(x[nz] / m[nz])))
+        return float(np.sum(x[nz] * np.log(x[nz] / m[nz])))
 
-    divergence = max((kl(p) + kl(q)) / 2, 0.0)
-    return float(min(math.sqrt(divergence), 1.0))
+    divergence = min(max((kl(p) + kl(q)) / 2, 0.0), math.log(2))
+    return float(math.sqrt(divergence))
 
 
 def wasserstein_normed(
     ref_quantiles: np.ndarray, win_quantiles: np.ndarray, ref_std: float
 ) -> float:
-    """W1 from two equally spaced quantile sketches, divided by the reference std."""
+    """W1 from two midpoint quantile sketches (midpoint rule), divided by the reference std."""
     if ref_quantiles is None or win_quantiles is None:
         return math.nan
     r = np.asarray(ref_quantiles, dtype="float64")
     w = np.asarray(win_quantiles, dtype="float64")
     if r.size < 2 or w.size < 2 or not (np.all(np.isfinite(r)) and np.all(np.isfinite(w))):
         return math.nan
-    if r.size != w.size:  # resample both onto the finer grid
-        grid = np.linspace(0.0, 1.0, max(r.size, w.size))
-        r = np.interp(grid, np.linspace(0.0, 1.0, r.size), r)
-        w = np.interp(grid, np.linspace(0.0, 1.0, w.size), w)
-    gap = np.abs(r - w)
-    w1 = float((gap[:-1] + gap[1:]).sum() / (2 * (gap.size - 1)))  # trapezoid over [0, 1]
+    if r.size != w.size:  # resample both onto the finer midpoint grid
+        size = max(r.size, w.size)
+        grid = (np.arange(size) + 0.5) / size
+        r = np.interp(grid, (np.arange(r.size) + 0.5) / r.size, r)
+        w = np.interp(grid, (np.arange(w.size) + 0.5) / w.size, w)
+    w1 = float(np.abs(r - w).mean())  # midpoint rule over [0, 1]
     std = _num(ref_std)
     if not math.isfinite(std):
         return math.nan

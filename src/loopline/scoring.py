@@ -638,6 +638,8 @@ def score_file(
     total = estimate_records(input_path, source=source) if progress else None
     bar = tqdm(total=total, desc=f"scoring {input_path.name}", unit="rows", disable=not progress)
     chunks = read_chunks(input_path, source=source, chunk_rows=chunk_rows)
+    time_column = bundle.dataset.time_column
+    latest = None  # the latest accepted application time: which period the batch belongs to
     try:
         for chunk in score_batches(
             chunks, bundle=bundle, source_key=source_key, source=source, file_name=input_path.name
@@ -660,6 +662,9 @@ def score_file(
                 summary.logged += len(flat)
                 chunk.timings["log"] = time.perf_counter() - started
             _add(summary, chunk)
+            if time_column and len(chunk.accepted):
+                top = chunk.accepted[time_column].max()
+                latest = top if latest is None or top > latest else latest
             bar.update(chunk.report["rows_in"])
         writers[0].close()
         writers[1].close()
@@ -674,7 +679,30 @@ def score_file(
             f"{summary.rows_read} rows read but {summary.scored} scored and "
             f"{summary.quarantined} quarantined"
         )
+    if summary.batch_id is not None:
+        write_quality_record(Path(log_dir), summary, latest)
     return summary
+
+
+QUALITY_PREFIX = "quality-"  # per-batch data-quality records beside the log's segments
+
+
+def write_quality_record(log_dir: Path, summary: ScoreSummary, latest: Any) -> Path:
+    """Record what a batch's validation did (rows in, quarantined, rules) for monitoring."""
+    from loopline.io import write_json
+
+    path = log_dir / f"{QUALITY_PREFIX}{summary.batch_id}.json"
+    record = {
+        "batch_id": summary.batch_id,
+        "input": summary.input.name,
+        "logged_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rows_in": summary.rows_read,
+        "quarantined": summary.quarantined,
+        "rules": dict(summary.rules),
+        "applied_to": None if latest is None or pd.isna(latest) else str(latest),
+    }
+    write_json(record, path)
+    return path
 
 
 def _add(summary: ScoreSummary, chunk: ScoredChunk) -> None:

@@ -328,11 +328,16 @@ def _ground_truth_logit(f: dict[str, np.ndarray], noise: np.ndarray) -> np.ndarr
 
 
 def _concept_shift(f: dict[str, np.ndarray], strength: float) -> np.ndarray:
-    """Return the change of the logit after a concept shift of the given strength."""
+    """Return the change of the logit after a concept shift of the given strength.
+
+    The world changes under the model: at strength 1 high utilisation turns protective (its
+    net effect flips sign), past delinquencies stop mattering, and the online channel becomes
+    risky, so a model trained before the shift ranks on signals that now point the wrong way.
+    """
     util = np.where(np.isnan(f["credit_utilization"]), 0.55, f["credit_utilization"])
     online = (f["channel"] == CHANNELS.index("online")).astype(float)
     delinq = np.minimum(f["past_delinquencies"], 6).astype(float)
-    return strength * (1.6 * (util - 0.5) + 0.7 * online - 0.3 * np.log1p(delinq))
+    return strength * (-2.6 * (util - 0.5) + 0.8 * online - 0.55 * np.log1p(delinq))
 
 
 def simulate_applications(cfg: SimulateConfig) -> pd.DataFrame:
@@ -859,6 +864,33 @@ def simulate(
     clean = simulate_applications(cfg)
     defective = inject_defects(clean, cfg.defect_rate, np.random.default_rng([cfg.seed, 1]))
     return format_batches(defective, cfg, branch_rename)
+
+
+def batch_period(relative: str, cfg: SimulateConfig) -> int:
+    """Return the period index of a batch file name (`applications/2024-03_api.jsonl` -> 2)."""
+    month = pd.Period(relative.split("/")[-1][:7], freq="M")
+    return int((month - pd.Period(cfg.start, freq="M")).n)
+
+
+def release(
+    batches: dict[str, pd.DataFrame], cfg: SimulateConfig
+) -> tuple[dict[str, pd.DataFrame], dict[int, dict[str, pd.DataFrame]]]:
+    """Split batches into the released history and the future, by period.
+
+    Application batches of periods >= `cfg.release_until`, and label batches observed in those
+    months, are the future (keyed by period): `loopline loop` serves them one period at a time.
+    """
+    if cfg.release_until is None:
+        return dict(batches), {}
+    past: dict[str, pd.DataFrame] = {}
+    future: dict[int, dict[str, pd.DataFrame]] = {}
+    for relative, frame in batches.items():
+        period = batch_period(relative, cfg)
+        if period < cfg.release_until:
+            past[relative] = frame
+        else:
+            future.setdefault(period, {})[relative] = frame
+    return past, future
 
 
 # ----------------------------------------------------------------------------- census

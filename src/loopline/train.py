@@ -48,8 +48,13 @@ def train_xgboost(
     *,
     model: ModelConfig,
     cfg: TrainConfig,
+    init_model: xgb.Booster | None = None,
 ) -> tuple[xgb.Booster, dict[str, Any]]:
-    """Return the booster trained with early stopping on validation, and its training summary."""
+    """Return the booster trained with early stopping on validation, and its training summary.
+
+    With `init_model`, boosting continues from its trees (warm start) for up to
+    `model.num_boost_round` more rounds.
+    """
     history: dict[str, Any] = {}
     dtrain, dvalid = matrix(train_x, train_y), matrix(valid_x, valid_y)
     booster = xgb.train(
@@ -61,6 +66,7 @@ def train_xgboost(
         evals_result=history,
         verbose_eval=False,
         callbacks=[_Progress(model.num_boost_round)],
+        xgb_model=init_model,
     )
     best = int(booster.best_iteration)
     summary = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,20 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from loopline import workspace
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-COPY = [
-    "conf",
-    "src",
-    "tests",
-    "dvc.yaml",
-    "params.yaml",
-    "pyproject.toml",
-    ".gitignore",
-    ".dvcignore",
-    "Makefile",
-    "README.md",
-]
 
 
 @dataclass
@@ -62,17 +51,11 @@ class Repo:
 
 def ran_stages(output: str) -> set[str]:
     """Return the names of the stages a `dvc repro` output says it ran."""
-    return set(re.findall(r"Running stage '([^']+)'", output))
+    return set(workspace.ran_stages(output))
 
 
 def make_repo(tmp: Path, **defaults: str) -> Repo:
-    for name in COPY:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tmp / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            shutil.copy2(source, tmp / name)
-    shutil.copytree(ROOT / ".dvc", tmp / ".dvc", ignore=shutil.ignore_patterns("cache", "tmp"))
+    workspace.copy_project(ROOT, tmp, extra=("tests",))
     repo = Repo(tmp)
     repo.run("git", "init", "-q", "-b", "main")
     repo.run("git", "config", "user.email", "test@loopline.local")

@@ -32,6 +32,8 @@ ALL_STAGES = {
     "policy",
     "bundle",
     "track",
+    "gate",
+    "monitor",
 }
 
 
@@ -132,6 +134,8 @@ def test_model_param_change_reruns_only_training_and_after(tiny_repo: Repo) -> N
         "policy",
         "bundle",
         "track",
+        "gate",
+        "monitor",
     }
     tiny_repo.commit("max_depth 3")
 

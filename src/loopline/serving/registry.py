@@ -82,10 +82,45 @@ def resolve(source: str, *, dataset: str, cache_dir: Path) -> Resolved:
     return Resolved(path=target, name=name, version=version, run_id=run_id)
 
 
+PREVIOUS = "previous_champion"  # model version tag: the champion it replaced
+
+
 def promote(name: str, version: str) -> str | None:
-    """Point the champion alias at `version`; return the version it pointed at before."""
+    """Point the champion alias at `version`; return the version it pointed at before.
+
+    The replaced champion is recorded on the new one (tag `previous_champion`), which is what
+    `rollback` follows.
+    """
     from mlflow import MlflowClient
 
+    client = MlflowClient()
+    client.get_model_version(name, version)  # raises when the version does not exist
     previous = champion_version(name)
-    MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+    if previous is not None and previous != version:
+        client.set_model_version_tag(name, version, PREVIOUS, previous)
+    client.set_registered_model_alias(name, CHAMPION, version)
     return previous
+
+
+def rollback(name: str, to: str | None = None) -> tuple[str, str]:
+    """Move the champion alias back (to `to`, else to the champion it replaced).
+
+    Returns (from version, to version). Raises LookupError when there is nothing to go back to.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    current = champion_version(name)
+    if current is None:
+        raise LookupError(f"{name} has no champion to roll back")
+    if to is None:
+        to = client.get_model_version(name, current).tags.get(PREVIOUS)
+        if not to:
+            raise LookupError(
+                f"{name} version {current} replaced no earlier champion: nothing to roll back "
+                "to (name one with --to VERSION)"
+            )
+    client.get_model_version(name, to)
+    client.set_registered_model_alias(name, CHAMPION, to)
+    client.set_model_version_tag(name, current, "rolled_back_to", to)
+    return current, to

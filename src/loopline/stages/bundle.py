@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from loopline import bundle, drift, train
+from loopline import bundle, drift, evaluate, train
 from loopline.config import Config
 from loopline.features import model_frame
 from loopline.io import read_json, read_table, write_json, write_table
@@ -50,6 +50,11 @@ def reference(cfg: Config, model_dir: Path) -> dict:
     stats["score"] = drift.reference_stats(
         pd.DataFrame({"score": scores}), numeric=["score"], categorical=[]
     )["numeric"]["score"]
+    # what realised performance is held against: the model on its own validation rows
+    metrics = evaluate.binary_metrics(valid[TARGET].to_numpy(dtype="float64"), scores)
+    stats["performance"] = {
+        k: metrics[k] for k in ("roc_auc", "ece", "positive_rate", "mean_score")
+    }
     return stats
 
 

@@ -1,6 +1,8 @@
 """DVC stage `ingest`: raw batches -> one canonical Parquet partition per batch file.
 
-Only batches that are new or changed (or all, when config or code changed) are processed.
+Batches come from the dataset's raw folder and from the feedback partitions that
+`loopline feedback` publishes (served applications and their delayed labels). Only batches that
+are new or changed (or all, when config or code changed) are processed.
 """
 
 from __future__ import annotations
@@ -36,6 +38,30 @@ def discover(raw_dir: Path, dataset: DatasetConfig) -> dict[str, tuple[str, str,
     return found
 
 
+FEEDBACK = "feedback/"  # batch keys of feedback partitions start with this
+FEEDBACK_SOURCE = SourceConfig(format="parquet")  # logged inputs as text, canonical names
+
+
+def discover_feedback(feedback_dir: Path) -> dict[str, tuple[str, str, SourceConfig]]:
+    """Return the feedback partitions' batch files as key -> (table, source, source config)."""
+    from loopline.feedback import partitions
+
+    found: dict[str, tuple[str, str, SourceConfig]] = {}
+    for part in partitions(feedback_dir):
+        for table in ("applications", "labels"):
+            if (part / f"{table}.parquet").exists():
+                key = f"{FEEDBACK}{part.name}/{table}.parquet"
+                found[key] = (table, "feedback", FEEDBACK_SOURCE)
+    return found
+
+
+def locate(key: str, raw_dir: Path, feedback_dir: Path) -> Path:
+    """Return the file behind a batch key."""
+    if key.startswith(FEEDBACK):
+        return feedback_dir / key[len(FEEDBACK) :]
+    return raw_dir / key
+
+
 def schemas_for(dataset: DatasetConfig) -> dict[str, TableSchema]:
     """Return the schema of each table the dataset has."""
     out = {"applications": table_schema(dataset.schema_path)}
@@ -48,12 +74,15 @@ def task(cfg: Config) -> None:
     raw_dir, out_dir = Path(cfg.paths.raw), Path(cfg.paths.ingested)
     if not raw_dir.is_dir():
         raise StageError(f"raw data folder {raw_dir} does not exist (dataset {cfg.dataset.name})")
+    feedback_dir = Path(cfg.paths.feedback)
     files = discover(raw_dir, cfg.dataset)
+    if cfg.dataset.labels is not None:
+        files |= discover_feedback(feedback_dir)
     if not files:
         raise StageError(f"no batch files under {raw_dir} match dataset.sources patterns")
     schemas = schemas_for(cfg.dataset)
     recipe = fingerprint(asdict(cfg.dataset), Path(cfg.dataset.schema_path), Path(ingest.__file__))
-    inputs = {rel: file_sha256(raw_dir / rel) for rel in files}
+    inputs = {rel: file_sha256(locate(rel, raw_dir, feedback_dir)) for rel in files}
     manifest = load_manifest(out_dir)
     work = plan(inputs, manifest, recipe)
     partitions = {k: manifest["partitions"][k] for k in work.keep}
@@ -65,7 +94,10 @@ def task(cfg: Config) -> None:
     for rel in tqdm(work.todo, desc="ingesting", unit="batch"):
         table, source_key, source = files[rel]
         raw = read_batch_file(
-            raw_dir / rel, fmt=source.format, delimiter=source.delimiter, encoding=source.encoding
+            locate(rel, raw_dir, feedback_dir),
+            fmt=source.format,
+            delimiter=source.delimiter,
+            encoding=source.encoding,
         )
         result = ingest.normalise(
             raw,

@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 def task(cfg: Config) -> None:
     out = Path(cfg.simulate.out_dir)
-    batches = simulate.simulate(cfg.simulate)
+    batches, future = simulate.release(simulate.simulate(cfg.simulate), cfg.simulate)
+    if future:
+        log.info("periods %d..%d held back as the future", min(future), max(future))
     if out.exists():
         shutil.rmtree(out)
     for relative, frame in tqdm(sorted(batches.items()), desc="writing batches", unit="file"):

@@ -53,6 +53,9 @@ def task(cfg: Config) -> None:
         remove_outputs(ok_dir, entry)
         remove_outputs(bad_dir, {"outputs": entry.get("quarantine", [])})
     todo = set(work.todo)
+    log.info(
+        "%d batches: %d new or changed, %d current", len(inputs), len(work.todo), len(work.keep)
+    )
     seen: set[str] = set()
     id_column = cfg.dataset.id_column
     for key in tqdm(sorted(inputs), desc="validating", unit="batch"):

@@ -1,0 +1,132 @@
+"""Stage 10, the promotion gate: a challenger replaces the champion only when it is better.
+
+Both models score the same rows: the newest labelled applications (the pipeline's out-of-time
+test split), through their whole bundles (each its own preprocessing, features, model and
+policy) and with the same per-customer history, so only the models differ. The challenger
+passes when every check holds:
+
+* absolute floors: ROC AUC >= `min_auc`, expected calibration error <= `max_ece`;
+* it beats the champion: AUC gain >= `min_auc_gain`, and the realised profit of its own
+  decisions falls by no more than `max_profit_loss` (a share of the champion's |profit|);
+* no slice with at least `min_slice_rows` rows loses more than `slice_tolerance` AUC.
+
+The verdict and its evidence are a plain dict (reports/gate.json, and the challenger's MLflow
+run); moving the `champion` alias is the caller's act.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopline import evaluate
+from loopline.bundle import Bundle
+from loopline.config import GateConfig, SliceConfig
+
+
+def realised_profit(
+    decision: np.ndarray, y: np.ndarray, amount: np.ndarray, profit_good: float, loss: float
+) -> float:
+    """Profit of the approvals that were made, given the outcomes that happened."""
+    approved = decision == "approve"
+    return float(np.sum(np.where(y[approved] == 1, -loss, profit_good) * amount[approved]))
+
+
+def assess(
+    bundle: Bundle,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    slices: list[SliceConfig],
+    min_slice_rows: int,
+    profit_good: float,
+    loss_default: float,
+) -> dict[str, Any]:
+    """Score canonical rows with a whole bundle; return its metrics on them."""
+    scored = bundle.score_frame(frame)
+    score = scored["score"].to_numpy(dtype="float64")
+    amount_column = bundle.dataset.amount_column
+    amount = (
+        frame[amount_column].to_numpy(dtype="float64", na_value=0.0)
+        if amount_column
+        else np.ones(len(frame))
+    )
+    metrics = evaluate.binary_metrics(y, score)
+    metrics["profit"] = realised_profit(
+        scored["decision"].to_numpy(), y, amount, profit_good, loss_default
+    )
+    metrics["approval_rate"] = float(np.mean(scored["decision"].to_numpy() == "approve"))
+    metrics["slices"] = evaluate.slice_metrics(frame, y, score, slices, min_slice_rows)
+    return metrics
+
+
+def with_history(bundle: Bundle, other: Bundle) -> Bundle:
+    """Return `bundle` answering per-customer history from `other`'s (newer) history."""
+    return dataclasses.replace(bundle, history_rows=other.history_rows, history=other.history)
+
+
+def decide(
+    challenger: dict[str, Any], champion: dict[str, Any] | None, cfg: GateConfig
+) -> dict[str, Any]:
+    """Return the verdict: passed, and each check with its figures."""
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, ok: bool, detail: str) -> None:
+        checks.append({"check": name, "passed": bool(ok), "detail": detail})
+
+    auc, ece = challenger.get("roc_auc"), challenger.get("ece")
+    check("min_auc", auc is not None and auc >= cfg.min_auc, f"AUC {_f(auc)} >= {cfg.min_auc}")
+    check("max_ece", ece is not None and ece <= cfg.max_ece, f"ECE {_f(ece)} <= {cfg.max_ece}")
+    if champion is not None:
+        base = champion.get("roc_auc")
+        gain = None if auc is None or base is None else auc - base
+        check(
+            "auc_gain",
+            gain is not None and gain >= cfg.min_auc_gain,
+            f"AUC {_f(auc)} vs champion {_f(base)}: gain {_f(gain)} >= {cfg.min_auc_gain}",
+        )
+        floor = champion["profit"] - cfg.max_profit_loss * abs(champion["profit"])
+        check(
+            "profit",
+            challenger["profit"] >= floor,
+            f"profit {challenger['profit']:,.0f} vs champion {champion['profit']:,.0f} "
+            f"(floor {floor:,.0f})",
+        )
+        worst = _worst_slice(challenger["slices"], champion["slices"])
+        if worst is None:
+            check("slices", True, "no slice large enough to compare")
+        else:
+            name, drop = worst
+            check(
+                "slices",
+                drop <= cfg.slice_tolerance,
+                f"largest slice AUC loss {drop:.4f} ({name}) <= {cfg.slice_tolerance}",
+            )
+    passed = all(c["passed"] for c in checks)
+    return {
+        "passed": passed,
+        "checks": checks,
+        "reasons": [c["detail"] for c in checks if not c["passed"]],
+    }
+
+
+def _worst_slice(new: dict, old: dict) -> tuple[str, float] | None:
+    """Return the slice group whose AUC fell the most, and by how much."""
+    worst: tuple[str, float] | None = None
+    for name, groups in new.items():
+        for group, stats in groups.items():
+            before = old.get(name, {}).get(group, {}).get("roc_auc")
+            after = stats.get("roc_auc")
+            if before is None or after is None:
+                continue
+            drop = before - after
+            if worst is None or drop > worst[1]:
+                worst = (f"{name}={group}", drop)
+    return worst
+
+
+def _f(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"

@@ -1,0 +1,78 @@
+"""The promotion gate's decision: absolute floors, margin over the champion, slices, profit."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from loopline import gate
+from loopline.config import GateConfig
+
+
+def metrics(auc=0.80, ece=0.01, profit=1000.0, slices=None) -> dict:
+    return {
+        "roc_auc": auc,
+        "ece": ece,
+        "profit": profit,
+        "slices": slices or {"region": {"north": {"roc_auc": auc}, "south": {"roc_auc": auc}}},
+    }
+
+
+def failed(verdict: dict) -> set[str]:
+    return {c["check"] for c in verdict["checks"] if not c["passed"]}
+
+
+def test_a_better_challenger_passes_every_check():
+    verdict = gate.decide(metrics(auc=0.82, profit=1100), metrics(), GateConfig())
+    assert verdict["passed"] and verdict["reasons"] == []
+    assert {c["check"] for c in verdict["checks"]} == {
+        "min_auc",
+        "max_ece",
+        "auc_gain",
+        "profit",
+        "slices",
+    }
+
+
+def test_a_worse_challenger_fails_on_the_margin():
+    verdict = gate.decide(metrics(auc=0.78), metrics(auc=0.80), GateConfig())
+    assert not verdict["passed"] and failed(verdict) == {"auc_gain"}
+    assert "vs champion 0.8000" in verdict["reasons"][0]
+
+
+def test_the_margin_is_configurable():
+    cfg = GateConfig(min_auc_gain=0.01)
+    assert not gate.decide(metrics(auc=0.805), metrics(auc=0.80), cfg)["passed"]
+    assert gate.decide(metrics(auc=0.811), metrics(auc=0.80), cfg)["passed"]
+
+
+def test_absolute_floors_apply_even_without_a_champion():
+    verdict = gate.decide(metrics(auc=0.55, ece=0.2), None, GateConfig())
+    assert failed(verdict) == {"min_auc", "max_ece"}
+
+
+def test_a_slice_that_gets_worse_blocks_promotion():
+    champion = metrics(slices={"region": {"north": {"roc_auc": 0.80}, "south": {"roc_auc": 0.80}}})
+    challenger = metrics(
+        auc=0.83, slices={"region": {"north": {"roc_auc": 0.88}, "south": {"roc_auc": 0.70}}}
+    )
+    verdict = gate.decide(challenger, champion, GateConfig(slice_tolerance=0.03))
+    assert failed(verdict) == {"slices"}
+    assert "region=south" in verdict["reasons"][0]
+
+
+def test_slices_too_small_to_judge_are_skipped():
+    small = {"region": {"north": {"roc_auc": None}}}
+    verdict = gate.decide(metrics(auc=0.81, slices=small), metrics(slices=small), GateConfig())
+    assert verdict["passed"]
+
+
+def test_losing_profit_beyond_the_tolerance_blocks_promotion():
+    verdict = gate.decide(metrics(auc=0.81, profit=900), metrics(profit=1000), GateConfig())
+    assert failed(verdict) == {"profit"}
+
+
+def test_realised_profit_counts_only_approvals():
+    decision = np.array(["approve", "approve", "decline", "review"])
+    y = np.array([0, 1, 1, 0])
+    amount = np.array([100.0, 200.0, 300.0, 400.0])
+    assert gate.realised_profit(decision, y, amount, 0.1, 0.5) == 100 * 0.1 - 200 * 0.5
