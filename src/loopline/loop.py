@@ -321,6 +321,7 @@ def run_loop(
                         "period": step,
                         "ran": workspace.ran_stages(result.stdout),
                         "skipped": workspace.skipped_stages(result.stdout),
+                        "batches": batch_work(result.stdout + result.stderr),
                         "seconds": round(seconds, 1),
                     }
                 )
