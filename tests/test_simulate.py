@@ -459,6 +459,14 @@ def test_concept_shift_changes_the_relationship(baseline: pd.DataFrame, strength
     assert online_gap(after) > online_gap(base_after) + 0.02
     assert utilisation_gap(base_after) > 0.03  # high utilisation was the riskier side...
     assert utilisation_gap(after) < utilisation_gap(base_after) - 0.03  # ...and no longer is
+
+    def region_gap(frame: pd.DataFrame) -> float:
+        return (
+            frame.loc[frame["region"] == "north", "defaulted"].mean()
+            - frame.loc[frame["region"] == "south", "defaulted"].mean()
+        )
+
+    assert region_gap(after) > region_gap(base_after) + 0.05  # risk now differs by region
     assert 0.05 <= after["defaulted"].mean() <= 0.20
 
 

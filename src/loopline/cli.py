@@ -487,7 +487,7 @@ def loop(
     from loopline.loop import LoopSettings, run_loop
     from loopline.paths import repo_root
 
-    overrides = {}
+    overrides = dict(LoopSettings().overrides)
     for item in set_ or []:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)

@@ -170,6 +170,8 @@ class TrainConfig:
     # "scratch": every retrain fits a new model; "champion": boosting continues from the
     # registry's champion (same features required), adding up to model.num_boost_round trees
     warm_start: str = "scratch"
+    # weight training rows by age: halve every this many days back from the newest (null: off)
+    recency_half_life_days: Optional[float] = None
 
 
 @dataclass

@@ -46,7 +46,9 @@ class LoopSettings:
     periods: int = 12  # periods served after the initial training
     drift_at: int | None = 4  # 1-based loop period at which the concept shift starts
     experiment: str | None = None  # conf/experiment/<name>.yaml to start from (e.g. tiny)
-    overrides: dict[str, Any] = field(default_factory=dict)  # dotted keys -> values
+    # dotted keys -> values for the loop's config; retraining weights recent outcomes by
+    # default (half-life 60 days), because after a concept shift the old ones mislead
+    overrides: dict[str, Any] = field(default_factory=lambda: {"train.recency_half_life_days": 60})
     retrain: bool = True
     strength: float = 1.0  # concept shift strength
 

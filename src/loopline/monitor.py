@@ -307,15 +307,21 @@ def monitor(
         "loss_default": loss_default,
         "cfg": cfg,
     }
-    # realised performance of the window: the labels that arrived in it (their applications
-    # are older); per month: applications of that month whose labels have arrived so far
-    current = _summarise(log, times, start, end, label_times=observed_times, **common)
+    # realised performance of the window: the newest month of this model's applications with
+    # enough labels arrived by the window's end (labels come months late, and an early sample
+    # of a recent month shows decay sooner than all the labels that happen to arrive in the
+    # window); per month: that month's applications whose labels have arrived so far
+    current = _summarise(
+        log, times, start, end, label_times=label_times, observed_times=observed_times, **common
+    )
     periods = []
     if len(log) and times.notna().any():
         months = pd.period_range(times.min().to_period("M"), (end - pd.Timedelta(1)).to_period("M"))
         for month in months:
             lo, hi = month.start_time, (month + 1).start_time
-            part = _summarise(log, times, lo, min(hi, end), label_times=label_times, **common)
+            part = _summarise(
+                log, times, lo, min(hi, end), label_times=label_times, observed_times=None, **common
+            )
             periods.append(_period_row(str(month), part))
     t = cfg.thresholds
     return evaluate.json_safe(
@@ -358,6 +364,7 @@ def _summarise(
     input_columns: list[str],
     labelled: pd.DataFrame,
     label_times: pd.Series,
+    observed_times: pd.Series | None,
     batches: list[dict],
     target: str,
     positive_label: Any,
@@ -365,32 +372,36 @@ def _summarise(
     loss_default: float,
     cfg: MonitorConfig,
 ) -> dict[str, Any]:
+    """One window's report. With `observed_times`, performance is judged on the newest
+    application month of this bundle with enough labels observed before `end`; without,
+    on the window's own applications whose labels have arrived."""
     rows = log[_in(times, start, end)] if len(log) else log
     own = rows[rows["bundle_id"].astype("str") == bundle_id] if len(rows) else rows
     drift_part = drift_section(own, reference, cfg) if len(own) else None
     quality = quality_section(rows, state, input_columns, _batches_in(batches, start, end), cfg)
-    window_labels = labelled[_in(label_times, start, end)] if len(labelled) else labelled
-    if len(window_labels):
-        window_labels = window_labels[window_labels["bundle_id"].astype("str") == bundle_id]
-    performance = performance_section(
-        window_labels,
-        reference,
-        positive_label=positive_label,
-        profit_good=profit_good,
-        loss_default=loss_default,
-        cfg=cfg,
-        target=target,
-    )
-    all_labels = labelled[_in(label_times, start, end)] if len(labelled) else labelled
-    served = performance_section(
-        all_labels,
-        reference,
-        positive_label=positive_label,
-        profit_good=profit_good,
-        loss_default=loss_default,
-        cfg=cfg,
-        target=target,
-    )
+
+    def perf(frame: pd.DataFrame) -> dict[str, Any]:
+        return performance_section(
+            frame,
+            reference,
+            positive_label=positive_label,
+            profit_good=profit_good,
+            loss_default=loss_default,
+            cfg=cfg,
+            target=target,
+        )
+
+    arrived = labelled[_in(label_times, start, end)] if len(labelled) else labelled
+    served = perf(arrived)
+    if observed_times is None:
+        own_labels = (
+            arrived[arrived["bundle_id"].astype("str") == bundle_id] if len(arrived) else arrived
+        )
+        performance = perf(own_labels)
+    else:
+        performance = _latest_cohort(
+            labelled, label_times, observed_times, bundle_id, end, cfg.min_labels, perf
+        )
     return {
         "rows": len(rows),
         "bundle_rows": len(own),
@@ -400,6 +411,34 @@ def _summarise(
         "served": served,
         "verdict": verdict(len(own), drift_part, quality, performance, cfg),
     }
+
+
+def _latest_cohort(
+    labelled: pd.DataFrame,
+    applied: pd.Series,
+    observed: pd.Series,
+    bundle_id: str,
+    end: pd.Timestamp,
+    min_labels: int,
+    perf: Any,
+) -> dict[str, Any]:
+    """Performance of the newest application month of one bundle with >= min_labels labels."""
+    if not len(labelled):
+        return perf(labelled)
+    mine = (
+        (labelled["bundle_id"].astype("str") == bundle_id).to_numpy()
+        & (observed < end).to_numpy()
+        & applied.notna().to_numpy()
+        & pd.to_numeric(labelled["score"], errors="coerce").notna().to_numpy()
+    )
+    if not mine.any():
+        return perf(labelled.iloc[:0]) | {"cohort": None}
+    months = applied[mine].dt.to_period("M")
+    counts = months.value_counts().sort_index()
+    enough = counts[counts >= min_labels]
+    cohort = enough.index[-1] if len(enough) else counts.index[-1]
+    rows = labelled[mine][(months == cohort).to_numpy()]
+    return perf(rows) | {"cohort": str(cohort)}
 
 
 def _period_row(period: str, part: dict) -> dict[str, Any]:

@@ -327,17 +327,22 @@ def _ground_truth_logit(f: dict[str, np.ndarray], noise: np.ndarray) -> np.ndarr
     return logit
 
 
+# after a concept shift, risk differs by region (logit shift per region in REGIONS order)
+_REGION_SHIFT = np.array([1.8, -1.35, 0.75, -1.05, 0.0])
+
+
 def _concept_shift(f: dict[str, np.ndarray], strength: float) -> np.ndarray:
     """Return the change of the logit after a concept shift of the given strength.
 
-    The world changes under the model: at strength 1 high utilisation turns protective (its
-    net effect flips sign), past delinquencies stop mattering, and the online channel becomes
-    risky, so a model trained before the shift ranks on signals that now point the wrong way.
+    The world changes under the model: at strength 1 credit utilisation stops mattering (its
+    linear effect is cancelled), risk starts to differ strongly by region, and the online
+    channel becomes risky. Outcomes are as predictable as before (a model trained after the
+    shift reaches the same AUC) and the default rate barely moves, but a model trained before
+    it ranks on a signal that is gone and misses the new ones.
     """
     util = np.where(np.isnan(f["credit_utilization"]), 0.55, f["credit_utilization"])
     online = (f["channel"] == CHANNELS.index("online")).astype(float)
-    delinq = np.minimum(f["past_delinquencies"], 6).astype(float)
-    return strength * (-2.6 * (util - 0.5) + 0.8 * online - 0.55 * np.log1p(delinq))
+    return strength * (_REGION_SHIFT[f["region"]] + 1.0 * online - 1.5 * util)
 
 
 def simulate_applications(cfg: SimulateConfig) -> pd.DataFrame:
@@ -471,6 +476,7 @@ def simulate_applications(cfg: SimulateConfig) -> pd.DataFrame:
         "home": home,
         "loan_term_months": term,
         "loan_amount": amount,
+        "region": region,
         "latent": latent,
     }
     new_cat = cfg.drift.new_category

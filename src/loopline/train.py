@@ -35,9 +35,24 @@ class _Progress(xgb.callback.TrainingCallback):
         return model
 
 
-def matrix(frame: pd.DataFrame, label: np.ndarray | None = None) -> xgb.DMatrix:
+def matrix(
+    frame: pd.DataFrame, label: np.ndarray | None = None, weight: np.ndarray | None = None
+) -> xgb.DMatrix:
     """Return a DMatrix that keeps pandas categories as XGBoost categorical features."""
-    return xgb.DMatrix(frame, label=label, enable_categorical=True, missing=np.nan)
+    return xgb.DMatrix(frame, label=label, weight=weight, enable_categorical=True, missing=np.nan)
+
+
+def recency_weights(times: pd.Series, half_life_days: float | None) -> np.ndarray | None:
+    """Row weights halving every `half_life_days` back from the newest row (None: equal).
+
+    Under concept drift the newest outcomes describe the world the model will serve; older
+    rows still count, less.
+    """
+    if not half_life_days:
+        return None
+    seconds = times.astype("datetime64[s]").astype("int64").to_numpy()
+    age_days = (seconds.max() - seconds) / 86400.0
+    return np.power(0.5, age_days / float(half_life_days))
 
 
 def train_xgboost(
@@ -49,6 +64,7 @@ def train_xgboost(
     model: ModelConfig,
     cfg: TrainConfig,
     init_model: xgb.Booster | None = None,
+    weight: np.ndarray | None = None,
 ) -> tuple[xgb.Booster, dict[str, Any]]:
     """Return the booster trained with early stopping on validation, and its training summary.
 
@@ -56,7 +72,7 @@ def train_xgboost(
     `model.num_boost_round` more rounds.
     """
     history: dict[str, Any] = {}
-    dtrain, dvalid = matrix(train_x, train_y), matrix(valid_x, valid_y)
+    dtrain, dvalid = matrix(train_x, train_y, weight), matrix(valid_x, valid_y)
     booster = xgb.train(
         model.xgb_params(),
         dtrain,
@@ -69,10 +85,12 @@ def train_xgboost(
         xgb_model=init_model,
     )
     best = int(booster.best_iteration)
+    offset = init_model.num_boosted_rounds() if init_model is not None else 0
     summary = {
         "best_iteration": best,
         "rounds_trained": int(booster.num_boosted_rounds()),
-        "best_valid": {k: float(v[best]) for k, v in history["valid"].items()},
+        "rounds_from_init": offset,
+        "best_valid": {k: float(v[max(best - offset, 0)]) for k, v in history["valid"].items()},
     }
     return booster[: best + 1], summary  # keep only the trees early stopping chose
 

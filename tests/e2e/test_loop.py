@@ -94,3 +94,21 @@ def test_every_period_has_a_monitoring_report(loop) -> None:
         assert "<svg" in (folder / "monitoring.html").read_text()
     feedback = sorted((work / "data/feedback/loans").glob("*.dvc"))
     assert feedback, "each feedback partition is tracked by DVC"
+
+
+@pytest.mark.browser
+def test_a_real_monitoring_page_renders_in_headless_chromium(loop, tmp_path: Path) -> None:
+    from ..test_report import chromium, run_chromium
+
+    work, _, _ = loop
+    folder = work / "reports/loop/period_03"
+    verdict = json.loads((folder / "monitoring.json").read_text())["verdict"]["status"]
+    dom = run_chromium(
+        chromium(), tmp_path / "profile", "--dump-dom", (folder / "monitoring.html").as_uri()
+    )
+    assert dom.returncode == 0, dom.stderr.decode(errors="replace")[-2000:]
+    text = dom.stdout.decode()
+    assert text.count("<svg") >= 4
+    assert {"healthy": "Healthy", "retrain": "Retrain", "insufficient_data": "nsufficient"}[
+        verdict
+    ] in text

@@ -23,6 +23,13 @@ def task(cfg: Config) -> None:
     x = {name: model_frame(part, spec) for name, part in parts.items()}
     y = {name: part[TARGET].to_numpy() for name, part in parts.items()}
     init, note = _warm_start(cfg, spec)
+    weight = None
+    if cfg.train.recency_half_life_days:
+        if not cfg.dataset.time_column:
+            raise StageError("train.recency_half_life_days needs a dataset.time_column")
+        weight = train.recency_weights(
+            parts["train"][cfg.dataset.time_column], cfg.train.recency_half_life_days
+        )
     booster, summary = train.train_xgboost(
         x["train"],
         y["train"],
@@ -31,6 +38,7 @@ def task(cfg: Config) -> None:
         model=cfg.model,
         cfg=cfg.train,
         init_model=init,
+        weight=weight,
     )
     summary["warm_start"] = note
     booster.save_model(model_dir / "model.ubj")
