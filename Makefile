@@ -28,10 +28,11 @@ run: venv ## Run the whole pipeline (dvc repro); a second run reproduces nothing
 test: venv ## Run the test suite, end-to-end dvc tests included
 	$(BIN)/pytest -q
 
-bench: venv ## Benchmarks (batch scoring, REST serving, drift vs Evidently) -> BENCHMARKS.md; needs `make run` first
+bench: venv ## Benchmarks (batch, REST, drift vs Evidently, incremental repro) -> BENCHMARKS.md; needs `make run` first
 	$(BIN)/python -m bench.batch
 	$(BIN)/python -m bench.rest
 	$(BIN)/python -m bench.drift
+	$(BIN)/python -m bench.incremental
 
 lint: venv ## ruff check and format check
 	$(BIN)/ruff check src tests

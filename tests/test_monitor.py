@@ -182,3 +182,24 @@ def test_empty_log_gives_a_report_not_an_error(reference):
     report = run(pd.DataFrame(), reference)
     assert report["verdict"]["status"] == "insufficient_data"
     assert report["periods"] == []
+
+
+def test_auc_standard_error_shrinks_with_the_sample():
+    small = monitor.auc_standard_error(0.8, 30, 300)
+    large = monitor.auc_standard_error(0.8, 300, 3000)
+    assert 0.03 < small < 0.06 and large == pytest.approx(small / np.sqrt(10), rel=0.1)
+    assert monitor.auc_standard_error(0.8, 0, 10) is None
+
+
+def test_a_calibration_gap_within_noise_is_not_a_reason(reference):
+    rng = np.random.default_rng(8)
+    january = log_frame(population(rng, 400), "2025-01-01", np.full(400, 0.09))
+    april = log_frame(population(rng, 3000), "2025-04-01", rng.beta(2, 12, 3000))
+    y = np.zeros(400)
+    y[:48] = 1  # 12% defaults against 9% expected: ratio 1.33, but z about 2
+    cfg = MonitorConfig(min_labels=300, ignore_features=[])
+    report = run(pd.concat([january, april]), reference, labelled=labels_for(january, y), cfg=cfg)
+    perf = report["performance"]
+    assert perf["labelled"] == 400 and perf["default_rate"] / perf["mean_score"] > 1.3
+    assert abs(perf["calibration_z"]) < 3
+    assert not any("default rate" in r for r in report["verdict"]["reasons"])

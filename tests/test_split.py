@@ -159,6 +159,23 @@ def test_out_of_time_split_orders_train_valid_test() -> None:
     assert counts == {"train": 252, "valid": 54, "test": 54, "unlabeled": 40}  # of 360 labelled
 
 
+def test_split_by_days_keeps_recent_months_out_of_train_only_as_far_as_asked() -> None:
+    frame = _frame(2000, unlabelled=100)
+    cfg = SplitConfig(valid_days=30, test_days=45)
+    frame[SPLIT] = assign_split(frame, time_column="at", cfg=cfg, seed=0)
+    labelled = frame[frame[TARGET].notna()]
+    newest = labelled["at"].max()
+    test, valid = labelled[labelled[SPLIT] == "test"], labelled[labelled[SPLIT] == "valid"]
+    assert test["at"].min() > newest - pd.Timedelta(days=45)
+    assert valid["at"].min() > newest - pd.Timedelta(days=75)
+    assert valid["at"].max() <= newest - pd.Timedelta(days=45)
+    assert labelled.loc[labelled[SPLIT] == "train", "at"].max() <= valid["at"].min()
+    with pytest.raises(ValueError, match="go together"):
+        assign_split(frame, time_column="at", cfg=SplitConfig(test_days=45), seed=0)
+    with pytest.raises(ValueError, match="shorten"):
+        assign_split(frame, time_column="at", cfg=SplitConfig(valid_days=10, test_days=400), seed=0)
+
+
 def test_out_of_time_split_with_tied_times() -> None:
     frame = pd.DataFrame(
         {"at": pd.to_datetime(["2024-01-01"] * 10 + ["2024-02-01"] * 10), TARGET: [0.0, 1.0] * 10}

@@ -114,6 +114,10 @@ class ValidateConfig:
 class SplitConfig:
     valid_fraction: float = 0.15
     test_fraction: float = 0.15
+    # with a time column, windows instead of fractions: test = the last test_days of labelled
+    # applications, valid = the valid_days before (so retraining learns from recent months)
+    valid_days: Optional[int] = None
+    test_days: Optional[int] = None
 
 
 @dataclass
@@ -214,15 +218,19 @@ class MonitorThresholds:
     max_quarantine_rate: float = 0.05
     max_unknown_category_rate: float = 0.05
     max_out_of_range_rate: float = 0.05
-    auc_drop: float = 0.05  # realised AUC below the reference AUC by this much
-    max_calibration_ratio: float = 1.3  # realised default rate / mean score, either way
+    auc_drop: float = 0.05  # realised AUC below the reference AUC by this much...
+    auc_z: float = 1.64  # ...and below the reference by this many standard errors
+    max_calibration_ratio: float = 1.3  # realised default rate / mean score, either way...
+    calibration_z: float = 3.0  # ...and defaults this many standard deviations off expected
 
 
 @dataclass
 class MonitorConfig:
     window_days: int = 30  # the window ends at the latest application time in the log
     min_rows: int = 200  # fewer rows in the window: insufficient data, no verdict on drift
-    min_labels: int = 200  # fewer labelled rows: no verdict on realised performance
+    # realised performance is judged on the newest labelled months pooled to this many labels
+    # (about 100 defaults at a 10% rate: an AUC standard error near 0.03)
+    min_labels: int = 1000
     # inputs whose window distribution differs from training by construction (calendar month)
     ignore_features: list[str] = field(default_factory=lambda: ["month"])
     thresholds: MonitorThresholds = field(default_factory=MonitorThresholds)

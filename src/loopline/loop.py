@@ -46,8 +46,9 @@ class LoopSettings:
     periods: int = 12  # periods served after the initial training
     drift_at: int | None = 4  # 1-based loop period at which the concept shift starts
     experiment: str | None = None  # conf/experiment/<name>.yaml to start from (e.g. tiny)
-    # dotted keys -> values for the loop's config; retraining weights recent outcomes by
-    # default (half-life 60 days), because after a concept shift the old ones mislead
+    # dotted keys -> values for the loop's config. Retraining defaults for a drifting world:
+    # recent outcomes weigh more (half-life 60 days), and valid/test are the last 45 days
+    # each, so that training reaches recent months (a 15%/15% split would hold them all out)
     overrides: dict[str, Any] = field(default_factory=lambda: {"train.recency_half_life_days": 60})
     retrain: bool = True
     strength: float = 1.0  # concept shift strength
@@ -250,6 +251,11 @@ def run_loop(
         control.load(path, version)
         _, future = simulate.release(simulate.simulate(cfg.simulate), cfg.simulate)
         timeline: list[dict[str, Any]] = []
+        shift_from = (
+            pd.Period(_month(cfg, history + settings.drift_at - 1)).start_time
+            if settings.drift_at is not None
+            else None
+        )
         new_labels_since_retrain = False
         stage_runs: list[dict[str, Any]] = [
             {
@@ -280,11 +286,13 @@ def run_loop(
                 "served": served,
                 "concept_shift": settings.drift_at is not None and step >= settings.drift_at,
             }
-            fed = 0
+            fed = post_shift = 0
             for label_file in labels:
-                fed += _feed(workdir, label_file, cfg, live.log_dir)
+                kept, shifted = _feed(workdir, label_file, cfg, live.log_dir, shift_from)
+                fed, post_shift = fed + kept, post_shift + shifted
             new_labels_since_retrain |= fed > 0
             row["labels_fed"] = fed
+            row["post_shift_labels_fed"] = post_shift
             report = monitor_stage.build_report(
                 cfg,
                 path,
@@ -338,7 +346,7 @@ def run_loop(
         table = pd.DataFrame(timeline)
         for arm in (live, control):
             table = table.merge(realised(arm, truth, cfg), on="period", how="left")
-        summary = summarise(table, settings, stage_runs)
+        summary = summarise(table, settings, stage_runs, cfg.monitor.min_labels)
         summary["seconds"] = round(time.perf_counter() - started, 1)
         summary["workdir"] = str(workdir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -365,8 +373,11 @@ def _month(cfg: Config, period: int) -> str:
     return str(pd.Period(cfg.simulate.start, freq="M") + period)
 
 
-def _feed(workdir: Path, label_file: Path, cfg: Config, log_dir: Path) -> int:
-    """Feed one label batch back and add its partition to DVC; return the labels kept."""
+def _feed(
+    workdir: Path, label_file: Path, cfg: Config, log_dir: Path, shift_from: pd.Timestamp | None
+) -> tuple[int, int]:
+    """Feed one label batch back and add its partition to DVC; return the labels kept, and
+    how many of them are of applications made after the concept shift."""
     from loopline.predlog import read_log
     from loopline.schemas import table_schema
 
@@ -381,13 +392,24 @@ def _feed(workdir: Path, label_file: Path, cfg: Config, log_dir: Path) -> int:
     )
     if not result.already_ingested:
         workspace.run(workdir, "dvc", "add", str(result.partition.relative_to(workdir)))
-    return int(result.report.get("kept", 0))
+    shifted = 0
+    if shift_from is not None:
+        kept = pd.read_parquet(result.partition / "predictions.parquet", columns=["applied_at"])
+        shifted = int((kept["applied_at"] >= shift_from).sum())
+    return int(result.report.get("kept", 0)), shifted
 
 
 def summarise(
-    table: pd.DataFrame, settings: LoopSettings, stage_runs: list[dict[str, Any]]
+    table: pd.DataFrame,
+    settings: LoopSettings,
+    stage_runs: list[dict[str, Any]],
+    min_labels: int = 300,
 ) -> dict[str, Any]:
-    """The loop's figures: detection, recovery, and the control's AUC over the same periods."""
+    """The loop's figures: detection, recovery, and the control's AUC over the same periods.
+
+    "The labels show the shift" from the first period by which `min_labels` labels of
+    post-shift applications have been fed back (what monitoring needs to judge a cohort).
+    """
     k = settings.drift_at
     summary: dict[str, Any] = {
         "periods": settings.periods,
@@ -402,9 +424,23 @@ def summarise(
         return summary
     before = table[table["period"] < k]
     summary["pre_shift_auc"] = _mean(before["retrain_auc"])
-    flagged = table[(table["period"] >= k) & (table["verdict"] == "retrain")]
+    arrived = table["post_shift_labels_fed"].cumsum()
+    showing = table.loc[arrived >= min_labels, "period"]
+    shows = int(showing.min()) if len(showing) else None
+    summary["labels_show_shift_period"] = shows
+    summary["early_flags"] = [
+        int(p)
+        for p in table.loc[(table["verdict"] == "retrain"), "period"]
+        if shows is None or p < shows
+    ]
+    flagged = table[(table["period"] >= (shows or k)) & (table["verdict"] == "retrain")]
     summary["first_flag_period"] = int(flagged["period"].min()) if len(flagged) else None
-    promoted = [p for p in summary["promotions"] if p >= k]
+    summary["detection_lag_periods"] = (
+        summary["first_flag_period"] - shows
+        if shows is not None and summary["first_flag_period"] is not None
+        else None
+    )
+    promoted = [p for p in summary["promotions"] if p >= (shows or k)]
     summary["first_promotion_after_shift"] = promoted[0] if promoted else None
     if promoted and summary["pre_shift_auc"] is not None:
         after = table[(table["period"] > promoted[0]) & (table["period"] <= promoted[0] + 2)]

@@ -186,24 +186,48 @@ def performance_section(
         "expected_profit": float(expected),
         "realised_profit": float(realised),
     }
+    positives = int(y.sum())
+    se = auc_standard_error(section["auc"], positives, len(y) - positives)
+    expected_defaults = float(score.sum())
+    spread = math.sqrt(float(np.sum(score * (1 - score)))) or math.nan
+    section["auc_se"] = se
+    section["calibration_z"] = (float(y.sum()) - expected_defaults) / spread
     breaches = []
     t = cfg.thresholds
     if len(labelled) >= cfg.min_labels:
         auc, ref_auc = section["auc"], section["reference_auc"]
-        if auc is not None and ref_auc is not None and auc < ref_auc - t.auc_drop:
-            breaches.append(f"realised AUC {auc:.3f} < reference {ref_auc:.3f} - {t.auc_drop}")
-        ratio = _rate(section["default_rate"], section["mean_score"])
+        # a drop counts when it is large and the sample says it is real (one-sided z test)
         if (
-            ratio is not None
-            and not 1 / t.max_calibration_ratio <= ratio <= t.max_calibration_ratio
+            auc is not None
+            and ref_auc is not None
+            and auc < ref_auc - t.auc_drop
+            and auc + t.auc_z * (se or 0.0) < ref_auc
         ):
+            breaches.append(
+                f"realised AUC {auc:.3f} (±{se:.3f}) < reference {ref_auc:.3f} - {t.auc_drop}"
+            )
+        ratio = _rate(section["default_rate"], section["mean_score"])
+        low, high = 1 / t.max_calibration_ratio, t.max_calibration_ratio
+        z = section["calibration_z"]
+        if ratio is not None and not low <= ratio <= high and abs(z) >= t.calibration_z:
             breaches.append(
                 f"realised default rate {section['default_rate']:.3f} vs mean score "
                 f"{section['mean_score']:.3f}: ratio {ratio:.2f} outside "
-                f"[{1 / t.max_calibration_ratio:.2f}, {t.max_calibration_ratio}]"
+                f"[{low:.2f}, {high}] (z {z:.1f})"
             )
     section["breaches"] = breaches
     return section
+
+
+def auc_standard_error(auc: float | None, positives: int, negatives: int) -> float | None:
+    """Hanley and McNeil's standard error of an AUC from its class counts."""
+    if auc is None or positives < 1 or negatives < 1:
+        return None
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)
+    ) / (positives * negatives)
+    return math.sqrt(max(variance, 0.0))
 
 
 def verdict(
@@ -307,10 +331,10 @@ def monitor(
         "loss_default": loss_default,
         "cfg": cfg,
     }
-    # realised performance of the window: the newest month of this model's applications with
-    # enough labels arrived by the window's end (labels come months late, and an early sample
-    # of a recent month shows decay sooner than all the labels that happen to arrive in the
-    # window); per month: that month's applications whose labels have arrived so far
+    # realised performance of the window: this model's newest application months, pooled
+    # until they hold enough labels arrived by the window's end (labels come months late; the
+    # newest cohorts show decay sooner than whichever labels happen to arrive in the window);
+    # per month: that month's applications whose labels have arrived so far
     current = _summarise(
         log, times, start, end, label_times=label_times, observed_times=observed_times, **common
     )
@@ -422,7 +446,8 @@ def _latest_cohort(
     min_labels: int,
     perf: Any,
 ) -> dict[str, Any]:
-    """Performance of the newest application month of one bundle with >= min_labels labels."""
+    """Performance of one bundle's newest application months, pooled from the newest back
+    until they hold `min_labels` labels (all its labelled months when they hold fewer)."""
     if not len(labelled):
         return perf(labelled)
     mine = (
@@ -434,11 +459,16 @@ def _latest_cohort(
     if not mine.any():
         return perf(labelled.iloc[:0]) | {"cohort": None}
     months = applied[mine].dt.to_period("M")
-    counts = months.value_counts().sort_index()
-    enough = counts[counts >= min_labels]
-    cohort = enough.index[-1] if len(enough) else counts.index[-1]
-    rows = labelled[mine][(months == cohort).to_numpy()]
-    return perf(rows) | {"cohort": str(cohort)}
+    counts = months.value_counts().sort_index(ascending=False)
+    pooled, total = [], 0
+    for month, count in counts.items():
+        pooled.append(month)
+        total += int(count)
+        if total >= min_labels:
+            break
+    rows = labelled[mine][months.isin(pooled).to_numpy()]
+    cohort = str(pooled[0]) if len(pooled) == 1 else f"{pooled[-1]}..{pooled[0]}"
+    return perf(rows) | {"cohort": cohort}
 
 
 def _period_row(period: str, part: dict) -> dict[str, Any]:

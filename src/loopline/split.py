@@ -69,6 +69,8 @@ def assign_split(
         raise ValueError(f"only {n} labelled rows: too few to split into train/valid/test")
     n_test = round(n * cfg.test_fraction)
     n_valid = round(n * cfg.valid_fraction)
+    if time_column and (cfg.test_days or cfg.valid_days):
+        return _split_by_days(frame, labelled, time_column, cfg, split)
     if time_column:
         ordered = frame.loc[labelled].sort_values(time_column, kind="stable").index
         split.loc[ordered[: n - n_valid - n_test]] = "train"
@@ -81,6 +83,28 @@ def assign_split(
         rest, test_size=n_valid, stratify=y.loc[rest], random_state=seed
     )
     split.loc[train], split.loc[valid], split.loc[test] = "train", "valid", "test"
+    return split
+
+
+def _split_by_days(
+    frame: pd.DataFrame, labelled: pd.Index, time_column: str, cfg: SplitConfig, split: pd.Series
+) -> pd.Series:
+    """Test = the last `test_days` of labelled applications, valid = the `valid_days` before."""
+    if not (cfg.test_days and cfg.valid_days):
+        raise ValueError("split.test_days and split.valid_days go together: set both or neither")
+    times = frame.loc[labelled, time_column]
+    test_from = times.max() - pd.Timedelta(days=cfg.test_days)
+    valid_from = test_from - pd.Timedelta(days=cfg.valid_days)
+    split.loc[labelled] = np.where(
+        times > test_from, "test", np.where(times > valid_from, "valid", "train")
+    )
+    counts = split.loc[labelled].value_counts()
+    for name in ("train", "valid", "test"):
+        if counts.get(name, 0) < 10:
+            raise ValueError(
+                f"split by days leaves {counts.get(name, 0)} labelled rows in {name}: "
+                "shorten split.test_days / split.valid_days"
+            )
     return split
 
 

@@ -1,8 +1,9 @@
 """`loopline loop` end to end: serve, feed back, monitor, retrain through `dvc repro`, gate.
 
 The tiny configuration for three periods, with monitoring told to recommend retraining as soon
-as enough labels of the champion's own traffic have arrived (`auc_drop=-1`), so that one
-retrain happens deterministically and its `dvc repro` can be inspected.
+as enough labels of the champion's own traffic have arrived (`auc_drop=-1`, `auc_z=-10`: any
+realised AUC counts as decayed), so that one retrain happens deterministically and its
+`dvc repro` can be inspected.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
         "monitor.min_labels=50",
         "--set",
         "monitor.thresholds.auc_drop=-1",
+        "--set",
+        "monitor.thresholds.auc_z=-10",
     )
     return work, out, json.loads((out / "loop.json").read_text())
 
