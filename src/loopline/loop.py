@@ -49,7 +49,13 @@ class LoopSettings:
     # dotted keys -> values for the loop's config. Retraining defaults for a drifting world:
     # recent outcomes weigh more (half-life 60 days), and valid/test are the last 45 days
     # each, so that training reaches recent months (a 15%/15% split would hold them all out)
-    overrides: dict[str, Any] = field(default_factory=lambda: {"train.recency_half_life_days": 60})
+    overrides: dict[str, Any] = field(
+        default_factory=lambda: {
+            "train.recency_half_life_days": 60,
+            "split.valid_days": 45,
+            "split.test_days": 45,
+        }
+    )
     retrain: bool = True
     strength: float = 1.0  # concept shift strength
 
