@@ -34,6 +34,12 @@ bench: venv ## Benchmarks (batch, REST, drift vs Evidently, incremental repro) -
 	$(BIN)/python -m bench.drift
 	$(BIN)/python -m bench.incremental
 
+sweep: venv ## A 4-point grid (model.max_depth x model.eta) as queued DVC experiments, 2 at a time
+	$(BIN)/loopline sweep -S 'model.max_depth=3,6' -S 'model.eta=0.05,0.1' --jobs 2
+
+review: venv ## Compare the workspace with main: params, metrics, slices, gate -> reports/review.md
+	$(BIN)/loopline review --baseline main
+
 lint: venv ## ruff check and format check
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
@@ -50,4 +56,4 @@ metrics: venv ## Show metrics of the workspace
 mlflow-ui: venv ## Open the MLflow UI on 127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
-.PHONY: help venv params run test bench lint lock dag metrics mlflow-ui
+.PHONY: help venv params run test bench sweep review lint lock dag metrics mlflow-ui

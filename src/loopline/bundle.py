@@ -206,20 +206,24 @@ class Bundle:
             out.loc[frame[d.entity_column].isna(), :] = np.nan
         return out
 
-    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Return score, decision, decided_by and reasons for validated canonical rows."""
+    def score_frame(self, frame: pd.DataFrame, *, explain: bool = True) -> pd.DataFrame:
+        """Return score, decision, decided_by and reasons for validated canonical rows
+        (reasons left empty with explain=False, when only scores and decisions matter)."""
         full = self.features_frame(frame)
         x = features.model_frame(full, self.spec)
         score = self.booster.inplace_predict(self._matrix(x))
         decisions = policy.decide(score, frame, self.threshold, self.policy)
-        reasons = policy.explain(
-            self.booster,
-            x,
-            decisions,
-            k=self.policy.reason_codes,
-            texts=self.dataset.reason_texts,
-            approx=self.policy.contributions == "approx",
-        )
+        if explain:
+            reasons = policy.explain(
+                self.booster,
+                x,
+                decisions,
+                k=self.policy.reason_codes,
+                texts=self.dataset.reason_texts,
+                approx=self.policy.contributions == "approx",
+            )
+        else:
+            reasons = [[] for _ in range(len(frame))]
         return pd.DataFrame(
             {
                 "score": score,

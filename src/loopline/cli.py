@@ -347,6 +347,7 @@ def feedback(
     from loopline.predlog import read_log
     from loopline.schemas import SchemaFileError, table_schema
     from loopline.validate import ValidationStopError
+    from loopline.workspace import tool
 
     try:
         cfg = _config([f"dataset={dataset}"])
@@ -375,7 +376,9 @@ def feedback(
     for reason, count in report["reasons"].items():
         typer.echo(f"  {count:>7}  {reason}")
     if dvc_add:
-        done = subprocess.run(["dvc", "add", str(result.partition)], capture_output=True, text=True)
+        done = subprocess.run(
+            [tool("dvc"), "add", str(result.partition)], capture_output=True, text=True
+        )
         if done.returncode != 0:
             typer.echo(f"warning: `dvc add {result.partition}` failed: {done.stderr.strip()}")
         else:
@@ -503,3 +506,57 @@ def loop(
     summary = run_loop(repo_root(), target, settings, out, say=typer.echo)
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "stage_runs"}, indent=2))
     typer.echo(f"timeline: {out / 'timeline.csv'}, {out / 'timeline.png'}")
+
+
+@app.command()
+def sweep(
+    grid: Annotated[
+        list[str],
+        typer.Option("-S", "--set-param", help="Hydra sweep override, e.g. model.max_depth=3,6"),
+    ],
+    jobs: Annotated[int, typer.Option(help="Experiments run at once (dvc queue workers)")] = 2,
+    name: Annotated[Optional[str], typer.Option(help="Sweep name (MLflow parent run)")] = None,
+    dataset: Annotated[str, typer.Option()] = "loans",
+) -> None:
+    """Queue a parameter grid as DVC experiments, run them, group them in MLflow, show them."""
+    import mlflow
+
+    from loopline import review as rv
+    from loopline import sweep as sw
+    from loopline.paths import mlflow_uri, repo_root
+
+    root = repo_root()
+    mlflow.set_tracking_uri(mlflow_uri())
+    label = name or sw.default_name()
+    try:
+        parent = sw.open_parent(dataset, label, grid)
+        sw.queue(root, grid, parent)
+        status = sw.wait(root, jobs)
+    except (RuntimeError, TimeoutError) as exc:
+        _fail(str(exc), as_json=False)
+    ok, bad = sw.finished(status)
+    typer.echo(f"sweep {label}: {len(ok)} experiments succeeded, {len(bad)} failed")
+    typer.echo(f"MLflow: parent run {parent} (experiment loopline-{dataset})")
+    typer.echo(rv.exp_table(root))
+    if bad:
+        typer.echo(f"failed: {', '.join(bad)} (see `dvc queue logs NAME`)")
+        raise typer.Exit(1)
+
+
+@app.command()
+def review(
+    baseline: Annotated[str, typer.Option(help="Git revision to compare with")] = "main",
+    out: Annotated[Path, typer.Option(help="Markdown file to write")] = Path("reports/review.md"),
+    plots: Annotated[bool, typer.Option(help="Also run `dvc plots diff` beside it")] = True,
+) -> None:
+    """Compare the workspace with a baseline commit: params, metrics, slices, gate, data."""
+    from loopline.paths import repo_root
+    from loopline.review import write_review
+
+    root = repo_root()
+    try:
+        path, text = write_review(root, baseline, root / out, with_plots=plots)
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot review against {baseline}: {exc}", as_json=False)
+    typer.echo(text)
+    typer.echo(f"written to {path}")

@@ -269,6 +269,8 @@ class PathsConfig:
 @dataclass
 class Config:
     seed: int = 42
+    # the MLflow parent run of the sweep this run belongs to (`loopline sweep` sets it)
+    sweep: Optional[str] = None
     paths: PathsConfig = field(default_factory=PathsConfig)
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)

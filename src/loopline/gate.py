@@ -46,7 +46,7 @@ def assess(
     loss_default: float,
 ) -> dict[str, Any]:
     """Score canonical rows with a whole bundle; return its metrics on them."""
-    scored = bundle.score_frame(frame)
+    scored = bundle.score_frame(frame, explain=False)  # reason codes play no part here
     score = scored["score"].to_numpy(dtype="float64")
     amount_column = bundle.dataset.amount_column
     amount = (

@@ -28,6 +28,12 @@ BIN = Path(sys.executable).parent  # dvc and loopline of the running environment
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info")
 
 
+def tool(name: str) -> str:
+    """The path of a command of the running environment (dvc, loopline), else its bare name."""
+    path = BIN / name
+    return str(path) if path.exists() else name
+
+
 def copy_project(root: Path, dest: Path, *, extra: tuple[str, ...] = ()) -> Path:
     """Copy the project's source files (no data, no stores) and its .dvc config into dest."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -115,3 +115,35 @@ def test_a_real_monitoring_page_renders_in_headless_chromium(loop, tmp_path: Pat
     assert {"healthy": "Healthy", "retrain": "Retrain", "insufficient_data": "nsufficient"}[
         verdict
     ] in text
+
+
+def test_feedback_and_monitor_commands_in_the_loop_workspace(loop, tmp_path: Path) -> None:
+    from loopline.predlog import read_log
+
+    work, _, _ = loop
+    repo = Repo(work)
+    served = read_log(work / "data/predictions").frame["input.application_id"].astype(str)
+    fed = set(
+        pd.concat(
+            pd.read_parquet(p) for p in (work / "data/feedback/loans").glob("*/labels.parquet")
+        )["application_id"].astype(str)
+    )
+    fresh = [i for i in served if i not in fed][:5]
+    labels = tmp_path / "late.csv"
+    rows = [f"{i},0,2026-01-01T00:00:00" for i in fresh] + ["NOT-SERVED,1,2026-01-01T00:00:00"]
+    labels.write_text("application_id,defaulted,observed_at\n" + "\n".join(rows) + "\n")
+    first = repo.run("loopline", "feedback", str(labels), check=False)
+    assert first.returncode == 1, first.stderr  # one label rejected
+    assert "6 labels, 5 kept, 1 rejected" in first.stdout
+    assert "application_id:unknown_application" in first.stdout
+    assert "tracked by DVC" in first.stdout
+    again = repo.run("loopline", "feedback", str(labels))
+    assert "already fed back" in again.stdout
+    status = repo.run("dvc", "status").stdout
+    assert "ingest" in status  # the new partition is a changed dependency of ingest
+    report = repo.run("loopline", "monitor", check=False)
+    assert report.returncode in (0, 3), report.stderr
+    assert "verdict:" in report.stdout
+    assert (work / "reports/monitoring.html").exists()
+    bad = repo.run("loopline", "feedback", str(tmp_path / "missing.csv"), check=False)
+    assert bad.returncode == 2 and "not found" in bad.stderr and "Traceback" not in bad.stderr

@@ -31,6 +31,8 @@ def task(cfg: Config) -> None:
         "model_sha256": file_sha256(model_dir / "model.ubj"),
         "dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
     }
+    if cfg.sweep:  # one of `loopline sweep`'s runs: filed under the sweep's parent run
+        tags |= {"sweep": cfg.sweep, "mlflow.parentRunId": cfg.sweep}
     with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
         mlflow.log_params(tracking.loggable_params(params))
         mlflow.log_artifact(str(root / "params.yaml"))

@@ -1,0 +1,299 @@
+"""`loopline review`: a Markdown report comparing the workspace with a baseline commit.
+
+Meant to be pasted as a pull-request comment (the CI workflow posts it): the parameters that
+changed, the metrics with their deltas and whether each moved the right way, slice AUCs, the
+verdict the promotion gate would give the workspace's model against the baseline's (on each
+one's own test metrics), the data versions each used (DVC hashes from dvc.lock), and a link to
+`dvc plots diff` output. Everything is read from files git and DVC already keep:
+`params.yaml`, `dvc.lock` and `reports/*.json` of the baseline come from `git show`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loopline import gate
+from loopline.config import GateConfig, to_config
+from loopline.tracking import flatten
+from loopline.workspace import tool
+
+# metric name (last dotted part) -> True when higher is better
+DIRECTION = {
+    "roc_auc": True,
+    "pr_auc": True,
+    "ks": True,
+    "log_loss": False,
+    "brier": False,
+    "ece": False,
+    "profit_at_threshold": True,
+    "approval_rate_at_threshold": None,
+    "best_profit_any_threshold": True,
+    "auc_gain_over_baseline": True,
+}
+HEADLINE = (
+    "test.xgboost.",
+    "auc_gain_over_baseline",
+    "policy.test.profit_at_threshold",
+    "policy.test.approval_rate_at_threshold",
+)
+DATA_STAGES = ("simulate", "ingest", "validate", "split", "features")
+
+
+def git_show(root: Path, rev: str, path: str) -> str | None:
+    """Return a file's text at a revision, or None when it is not there."""
+    result = subprocess.run(
+        ["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, text=True
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
+def load(root: Path, rev: str | None, path: str) -> Any:
+    """YAML/JSON at a revision (None: the workspace), or None when missing."""
+    if rev is None:
+        file = root / path
+        text = file.read_text() if file.exists() else None
+    else:
+        text = git_show(root, rev, path)
+    return None if text is None else yaml.safe_load(text)
+
+
+def param_changes(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
+    a, b = flatten(old or {}), flatten(new or {})
+    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def metric_rows(old: dict, new: dict) -> list[dict[str, Any]]:
+    """Numeric metrics present on either side with delta and verdict."""
+    a, b = flatten(old or {}), flatten(new or {})
+    rows = []
+    for key in sorted(set(a) | set(b)):
+        if key.startswith("slices."):
+            continue
+        x, y = a.get(key), b.get(key)
+        if not all(isinstance(v, int | float) or v is None for v in (x, y)):
+            continue
+        if x is None and y is None:
+            continue
+        delta = None if x is None or y is None else y - x
+        higher = DIRECTION.get(key.rsplit(".", 1)[-1])
+        if delta is None or higher is None or abs(delta) < 1e-12:
+            verdict = "" if delta is None or higher is None else "same"
+        else:
+            verdict = "better" if (delta > 0) == higher else "worse"
+        rows.append({"metric": key, "old": x, "new": y, "delta": delta, "verdict": verdict})
+    return rows
+
+
+def gate_metrics(metrics: dict | None, policy: dict | None) -> dict[str, Any] | None:
+    """The figures the gate compares, from one side's metrics.json and policy.json."""
+    if not metrics or "test" not in metrics:
+        return None
+    test = metrics["test"]["xgboost"]
+    return {
+        "roc_auc": test.get("roc_auc"),
+        "ece": test.get("ece"),
+        "profit": ((policy or {}).get("test") or {}).get("profit_at_threshold", 0.0),
+        "slices": metrics.get("slices", {}),
+    }
+
+
+def data_versions(lock: dict | None) -> dict[str, str]:
+    """Path -> content hash of every data dependency and output in dvc.lock."""
+    out: dict[str, str] = {}
+    for stage in (lock or {}).get("stages", {}).values():
+        for entry in [*stage.get("deps", []), *stage.get("outs", [])]:
+            path = entry.get("path", "")
+            if path.startswith(("data/", "models/")) and entry.get("md5"):
+                out[path] = entry["md5"]
+    return out
+
+
+def plots_diff(root: Path, baseline: str, out_dir: Path) -> Path | None:
+    """Run `dvc plots diff BASELINE` into out_dir; return its index.html (None on failure)."""
+    result = subprocess.run(
+        [tool("dvc"), "plots", "diff", baseline, "-o", str(out_dir)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    index = out_dir / "index.html"
+    return index if result.returncode == 0 and index.exists() else None
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def review(root: Path, baseline: str, *, plots: Path | None = None) -> str:
+    """Return the review of the workspace against `baseline` as Markdown."""
+    root = root.resolve()
+    params_old, params_new = load(root, baseline, "params.yaml"), load(root, None, "params.yaml")
+    metrics_old = load(root, baseline, "reports/metrics.json")
+    metrics_new = load(root, None, "reports/metrics.json")
+    policy_old = load(root, baseline, "reports/policy.json")
+    policy_new = load(root, None, "reports/policy.json")
+    lines = [f"## Loopline review: workspace vs `{baseline}`", ""]
+
+    changes = param_changes(params_old, params_new)
+    lines += ["### Parameters", ""]
+    if changes:
+        lines += ["| parameter | baseline | workspace |", "|---|---|---|"]
+        lines += [f"| `{k}` | {_fmt(a)} | {_fmt(b)} |" for k, a, b in changes]
+    else:
+        lines.append("No parameter changed.")
+
+    rows = metric_rows(metrics_old, metrics_new) + metric_rows(
+        {"policy": policy_old or {}}, {"policy": policy_new or {}}
+    )
+    headline = [r for r in rows if r["metric"].startswith(HEADLINE)]
+    lines += ["", "### Metrics (test split)", ""]
+    if headline:
+        lines += ["| metric | baseline | workspace | delta | |", "|---|---:|---:|---:|---|"]
+        for r in headline:
+            mark = {"better": "better", "worse": "**worse**"}.get(r["verdict"], r["verdict"])
+            lines.append(
+                f"| {r['metric']} | {_fmt(r['old'])} | {_fmt(r['new'])} | {_fmt(r['delta'])} "
+                f"| {mark} |"
+            )
+    else:
+        lines.append("No metrics to compare (run `dvc repro` first).")
+
+    lines += ["", "### Slices (test ROC AUC)", ""]
+    slices_old = (metrics_old or {}).get("slices", {})
+    slices_new = (metrics_new or {}).get("slices", {})
+    if slices_new:
+        lines += ["| slice | group | baseline | workspace | delta |", "|---|---|---:|---:|---:|"]
+        for name, groups in slices_new.items():
+            for group, stats in groups.items():
+                a = slices_old.get(name, {}).get(group, {}).get("roc_auc")
+                b = stats.get("roc_auc")
+                delta = None if a is None or b is None else b - a
+                lines.append(f"| {name} | {group} | {_fmt(a)} | {_fmt(b)} | {_fmt(delta)} |")
+    else:
+        lines.append("No slice metrics.")
+
+    gate_cfg = to_config({"gate": (params_new or {}).get("gate", {})}).gate
+    challenger = gate_metrics(metrics_new, policy_new)
+    champion = gate_metrics(metrics_old, policy_old)
+    lines += ["", "### Promotion gate (if this model were the challenger)", ""]
+    if challenger is None:
+        lines.append("No workspace metrics: the gate cannot judge.")
+    else:
+        verdict = gate.decide(challenger, champion, gate_cfg or GateConfig())
+        lines.append(f"**{'PASS' if verdict['passed'] else 'FAIL'}**")
+        lines.append("")
+        lines += [
+            f"- {'✅' if c['passed'] else '❌'} `{c['check']}`: {c['detail']}"
+            for c in verdict["checks"]
+        ]
+        lines.append("")
+        lines.append(
+            "Each side's own test split (different rows when the data changed); the `gate` "
+            "stage judges both models on the same newest rows before a real promotion."
+        )
+
+    old_data = data_versions(load(root, baseline, "dvc.lock"))
+    new_data = data_versions(load(root, None, "dvc.lock"))
+    lines += ["", "### Data versions (DVC hashes)", ""]
+    paths = [p for p in sorted(set(old_data) | set(new_data)) if not p.startswith("models/")]
+    if paths:
+        lines += ["| path | baseline | workspace | |", "|---|---|---|---|"]
+        for path in paths:
+            a, b = old_data.get(path, "")[:10], new_data.get(path, "")[:10]
+            lines.append(
+                f"| `{path}` | {a or '–'} | {b or '–'} | {'same' if a == b else 'changed'} |"
+            )
+    else:
+        lines.append("No dvc.lock to compare.")
+
+    lines += ["", "### Plots", ""]
+    if plots is not None:
+        lines.append(f"`dvc plots diff {baseline}`: [{plots.as_posix()}]({plots.as_posix()})")
+    else:
+        lines.append(f"Run `dvc plots diff {baseline}` to draw both revisions' plots together.")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_review(
+    root: Path, baseline: str, out: Path, *, with_plots: bool = True
+) -> tuple[Path, str]:
+    """Write the review (and the plots beside it); return the path and the Markdown."""
+    known = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{baseline}^{{commit}}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    if known.returncode != 0:
+        raise ValueError(f"{baseline!r} is not a commit of this repository")
+    plots = None
+    if with_plots:
+        index = plots_diff(root, baseline, out.parent / "review_plots")
+        plots = index.relative_to(out.parent) if index is not None else None
+    text = review(root, baseline, plots=plots)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return out, text
+
+
+def exp_table(root: Path, metric: str = "reports/metrics.json:test.xgboost.roc_auc") -> str:
+    """`dvc exp show` with the columns that matter, sorted by the primary metric (text)."""
+    keep = (
+        r"Experiment|Created|model\.(max_depth|eta|min_child_weight|num_boost_round)|"
+        r"features\.|test\.xgboost\.(roc_auc|pr_auc|log_loss|ece)|test\.profit_at_threshold"
+    )
+    result = subprocess.run(
+        [
+            tool("dvc"),
+            "exp",
+            "show",
+            "--no-pager",
+            "--drop",
+            ".*",
+            "--keep",
+            keep,
+            "--sort-by",
+            metric,
+            "--sort-order",
+            "desc",
+            "--md",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout if result.returncode == 0 else result.stderr
+
+
+def exp_records(root: Path) -> list[dict[str, Any]]:
+    """`dvc exp show --json` flattened: one dict per experiment (name, params, metrics)."""
+    result = subprocess.run(
+        [tool("dvc"), "exp", "show", "--json"], cwd=root, capture_output=True, text=True, check=True
+    )
+    out = []
+    for commit in json.loads(result.stdout):
+        for run in [
+            commit,
+            *(e for x in commit.get("experiments") or [] for e in x.get("revs", [])),
+        ]:
+            data = run.get("data") or {}
+            params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
+            metrics = (data.get("metrics") or {}).get("reports/metrics.json", {}).get("data", {})
+            out.append(
+                {
+                    "name": run.get("name") or run.get("rev"),
+                    **{f"param.{k}": v for k, v in flatten(params).items()},
+                    **{f"metric.{k}": v for k, v in flatten(metrics).items()},
+                }
+            )
+    return out
