@@ -25,7 +25,9 @@ GRID = ["model.max_depth=2,4", "model.eta=0.1,0.3"]
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Repo, str]:
     repo = make_repo(tmp_path_factory.mktemp("review"), experiment="tiny")
-    repo.repro()
+    # the pull-request workflow's command: a named experiment bundle through DVC's Hydra
+    first = repo.run("dvc", "exp", "run", "-S", "experiment=tiny")
+    assert "Running stage 'train'" in first.stdout
     repo.commit("baseline run")
     args = ["loopline", "sweep", "--name", "grid4", "--jobs", "2"]
     for item in GRID:
@@ -100,6 +102,10 @@ def test_review_against_main_reports_params_metrics_gate_and_data(swept) -> None
     assert "PASS" in text or "FAIL" in text
     assert "`data/raw/loans`" in text and "same" in text  # the sweep used the same data
     assert (repo.path / "reports/review_plots/index.html").exists()
+    # as the pull-request workflow calls it
+    repo.run("loopline", "review", "--baseline", "main", "--out", "reports/pr.md", "--no-plots")
+    assert "### Promotion gate" in (repo.path / "reports/pr.md").read_text()
+    assert "roc_auc" in repo.run("dvc", "metrics", "show", "--md").stdout
 
 
 def test_review_of_an_unknown_baseline_fails_clearly(swept) -> None:
