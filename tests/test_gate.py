@@ -51,13 +51,24 @@ def test_absolute_floors_apply_even_without_a_champion():
 
 
 def test_a_slice_that_gets_worse_blocks_promotion():
-    champion = metrics(slices={"region": {"north": {"roc_auc": 0.80}, "south": {"roc_auc": 0.80}}})
-    challenger = metrics(
-        auc=0.83, slices={"region": {"north": {"roc_auc": 0.88}, "south": {"roc_auc": 0.70}}}
-    )
+    def slices(north: float, south: float, rows: int) -> dict:
+        group = {"rows": rows, "positive_rate": 0.1}
+        return {
+            "region": {"north": group | {"roc_auc": north}, "south": group | {"roc_auc": south}}
+        }
+
+    champion = metrics(slices=slices(0.80, 0.80, 3000))
+    challenger = metrics(auc=0.83, slices=slices(0.88, 0.70, 3000))
     verdict = gate.decide(challenger, champion, GateConfig(slice_tolerance=0.03))
     assert failed(verdict) == {"slices"}
     assert "region=south" in verdict["reasons"][0]
+    # the same loss on 150 rows (15 defaults) is within noise: not held against it
+    small = gate.decide(
+        metrics(auc=0.83, slices=slices(0.88, 0.70, 150)),
+        metrics(slices=slices(0.80, 0.80, 150)),
+        GateConfig(slice_tolerance=0.03),
+    )
+    assert "slices" not in failed(small)
 
 
 def test_slices_too_small_to_judge_are_skipped():

@@ -244,7 +244,8 @@ class GateConfig:
     max_ece: float = 0.05  # absolute ceiling on calibration error
     min_auc_gain: float = 0.0  # challenger AUC - champion AUC must be at least this
     max_profit_loss: float = 0.02  # realised profit may not fall by more than this share
-    slice_tolerance: float = 0.03  # no slice's AUC may fall by more than this
+    slice_tolerance: float = 0.03  # no slice's AUC may fall by more than this...
+    slice_z: float = 1.64  # ...beyond this many standard errors of the difference
     min_slice_rows: int = 200
     auto_promote: bool = True  # False: record the verdict only
 

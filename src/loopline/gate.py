@@ -8,7 +8,8 @@ passes when every check holds:
 * absolute floors: ROC AUC >= `min_auc`, expected calibration error <= `max_ece`;
 * it beats the champion: AUC gain >= `min_auc_gain`, and the realised profit of its own
   decisions falls by no more than `max_profit_loss` (a share of the champion's |profit|);
-* no slice with at least `min_slice_rows` rows loses more than `slice_tolerance` AUC.
+* no slice with at least `min_slice_rows` rows loses more than `slice_tolerance` AUC beyond
+  `slice_z` standard errors of the difference (small slices are noisy; a real loss shows).
 
 The verdict and its evidence are a plain dict (reports/gate.json, and the challenger's MLflow
 run); moving the `champion` alias is the caller's act.
@@ -95,7 +96,7 @@ def decide(
             f"profit {challenger['profit']:,.0f} vs champion {champion['profit']:,.0f} "
             f"(floor {floor:,.0f})",
         )
-        worst = _worst_slice(challenger["slices"], champion["slices"])
+        worst = _worst_slice(challenger["slices"], champion["slices"], cfg.slice_z)
         if worst is None:
             check("slices", True, "no slice large enough to compare")
         else:
@@ -103,7 +104,7 @@ def decide(
             check(
                 "slices",
                 drop <= cfg.slice_tolerance,
-                f"largest slice AUC loss {drop:.4f} ({name}) <= {cfg.slice_tolerance}",
+                f"largest slice AUC loss beyond noise {drop:.4f} ({name}) <= {cfg.slice_tolerance}",
             )
     passed = all(c["passed"] for c in checks)
     return {
@@ -113,8 +114,11 @@ def decide(
     }
 
 
-def _worst_slice(new: dict, old: dict) -> tuple[str, float] | None:
-    """Return the slice group whose AUC fell the most, and by how much."""
+def _worst_slice(new: dict, old: dict, z: float = 0.0) -> tuple[str, float] | None:
+    """Return the slice group whose AUC fell the most beyond `z` standard errors of the
+    difference (Hanley and McNeil), and by how much it fell."""
+    from loopline.monitor import auc_standard_error
+
     worst: tuple[str, float] | None = None
     for name, groups in new.items():
         for group, stats in groups.items():
@@ -122,7 +126,13 @@ def _worst_slice(new: dict, old: dict) -> tuple[str, float] | None:
             after = stats.get("roc_auc")
             if before is None or after is None:
                 continue
-            drop = before - after
+            rows, rate = stats.get("rows") or 0, stats.get("positive_rate") or 0.0
+            positives = round(rows * rate)
+            se = [
+                auc_standard_error(a, positives, rows - positives) or 0.0 for a in (before, after)
+            ]
+            noise = z * (se[0] ** 2 + se[1] ** 2) ** 0.5
+            drop = before - after - noise
             if worst is None or drop > worst[1]:
                 worst = (f"{name}={group}", drop)
     return worst

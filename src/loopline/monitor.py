@@ -2,9 +2,9 @@
 
 Inputs, none of them the training data: the prediction log (what was served: raw inputs, model
 inputs, score, decision), the reference statistics stored in the bundle at training time
-(`reference.json`: model inputs on the training rows, scores and performance on the validation
-rows), the feedback partitions (delayed labels joined to the logged predictions) and the
-per-batch data-quality records batch scoring writes beside the log.
+(`reference.json`: model inputs on the training rows, scores on the validation rows,
+performance on the held-out test rows), the feedback partitions (delayed labels joined to the
+logged predictions) and the per-batch data-quality records batch scoring writes beside the log.
 
 The window is the last `monitor.window_days` of application time (ending at the latest logged
 application, or at `until`). The report has four parts and a verdict:
