@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +242,85 @@ def test_parse_errors_and_na_markers(column: str, value: str, error: str | None,
         assert pd.isna(frame.loc[0, column])
     else:
         assert frame.loc[0, column] == parsed
+
+
+@pytest.mark.parametrize(
+    ("value", "thousands", "decimal", "parsed"),
+    [
+        ("1.234,5", ".", ",", 1234.5),
+        (" 12,5 ", ".", ",", 12.5),
+        ("-0,25", None, ",", -0.25),
+        ("1.234.567,5", ".", ",", 1234567.5),
+        ("1 234,5", " ", ",", 1234.5),
+        ("1,234.5", ",", ".", 1234.5),  # the default decimal point is unchanged
+        ("1.5", None, ",", None),  # a point is no separator of this source: not a guess
+        ("1,2,3", ".", ",", None),
+        ("12,5", None, ".", None),
+        ("abc", ".", ",", None),
+    ],
+)
+def test_decimal_commas(value: str, thousands: str | None, decimal: str, parsed) -> None:
+    source = SourceConfig(thousands=thousands, decimal=decimal)
+    frame = _normalise(_raw([ROW | {"income": value}]), source=source).frame
+    if parsed is None:
+        assert pd.isna(frame.loc[0, "income"])
+        assert frame.loc[0, PARSE_ERRORS] == "income:not_a_number"
+    else:
+        assert frame.loc[0, "income"] == parsed
+        assert pd.isna(frame.loc[0, PARSE_ERRORS])
+
+
+def test_semicolon_file_with_decimal_commas(tmp_path: Path) -> None:
+    path = tmp_path / "2024-03_api.csv"
+    path.write_text(
+        "ID;At;Age;Income;Region\nA1;2024-03-05;30;1.234,5;n\nA2;2024-03-06;31;9,99;s\n"
+    )
+    source = SourceConfig(delimiter="semicolon", thousands=".", decimal=",")
+    frame = _normalise(read_batch_file(path, source), source=source).frame
+    assert frame["income"].tolist() == [1234.5, 9.99]
+    assert frame["id"].tolist() == ["A1", "A2"]  # header names canonicalised
+    assert frame[PARSE_ERRORS].isna().all()
+
+
+def test_headerless_gzip_file_with_spaces_after_commas(tmp_path: Path) -> None:
+    """An adult-census-style file: no header, ", " between fields, gzip-compressed."""
+    path = tmp_path / "2024-03_survey.data.gz"
+    text = (
+        "A1, 2024-03-05T10:00:00, 39, 77516, n\n"
+        "A2, 2024-03-05T11:00:00, 50\n"  # too few fields: quarantined, not padded
+        "A3, 2024-03-05T12:00:00, 38, 215646.5, s\n"
+    )
+    path.write_bytes(gzip.compress(text.encode()))
+    names = ["ID", "At", "Age", "Income", "Region"]  # canonical_name applies to names too
+    source = SourceConfig(format="csv", header=False, names=names)
+    raw = read_batch_file(path, source)
+    result = _normalise(raw, source=source, file_name=path.name)
+    assert result.missing_columns == []
+    frame = result.frame
+    assert frame[SOURCE_ROW].tolist() == [1, 2, 3]
+    assert frame["region"].tolist() == ["n", np.nan, "s"]  # " n" lost its space
+    assert frame["income"].tolist()[0] == 77516.0
+    assert frame["age"].tolist()[2] == 38.0
+    assert frame[PARSE_ERRORS].tolist() == [np.nan, "record:wrong_field_count", np.nan]
+    assert frame[RAW].tolist()[1] == "A2,2024-03-05T11:00:00,50"
+
+
+@pytest.mark.parametrize("value", [" State-gov", "State-gov ", "  State-gov  "])
+def test_category_and_string_values_lose_surrounding_spaces(value: str) -> None:
+    """From JSONL or Parquet (whose reader does not strip), as from CSV."""
+    schema = parse_table_schema(
+        {
+            "columns": {
+                "workclass": {"dtype": "category", "allowed": ["State-gov"]},
+                "note": {"dtype": "string"},
+            }
+        },
+        name="adult",
+    )
+    raw = _raw([{"workclass": value, "note": value}])
+    frame = _normalise(raw, schema=schema).frame
+    assert frame.loc[0, "workclass"] == "State-gov"
+    assert frame.loc[0, "note"] == "State-gov"
 
 
 def test_several_parse_errors_in_one_row_are_joined() -> None:

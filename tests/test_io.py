@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from loopline.config import SourceConfig, to_config
 from loopline.io import (
     SOURCE_ROW,
     DataFileError,
+    RawBatch,
     detect_format,
     file_sha256,
     read_batch_file,
@@ -44,6 +50,11 @@ def _records(frame: pd.DataFrame) -> list[dict]:
         ("a.parquet", "auto", "parquet"),
         ("a.pq", "auto", "parquet"),
         ("a.txt", "csv", "csv"),  # a declared format wins over the extension
+        ("a.csv.gz", "auto", "csv"),  # compressed: the extension inside counts
+        ("a.TSV.BZ2", "auto", "csv"),
+        ("a.jsonl.xz", "auto", "jsonl"),
+        ("a.parquet.zip", "auto", "parquet"),
+        ("german.data.gz", "csv", "csv"),
     ],
 )
 def test_detect_format(name: str, declared: str, expected: str) -> None:
@@ -83,7 +94,7 @@ def test_good_csv_keeps_values_as_text(tmp_path: Path) -> None:
 
 def test_csv_with_custom_delimiter_and_quotes(tmp_path: Path) -> None:
     path = _write(tmp_path, "b.csv", 'id;amount\nA;"1;5"\nB;"x\ny"\n')
-    batch = read_batch_file(path, delimiter=";")
+    batch = read_batch_file(path, SourceConfig(delimiter=";"))
     assert batch.frame["amount"].tolist() == ["1;5", "x\ny"]
     assert batch.frame[SOURCE_ROW].tolist() == [1, 2]
 
@@ -156,7 +167,7 @@ def test_latin1_file_read_as_utf8_names_file_and_offset(tmp_path: Path) -> None:
 def test_declared_encoding_reads_latin1(tmp_path: Path) -> None:
     path = tmp_path / "b.csv"
     path.write_bytes("name,city\nJosé,Zürich\n".encode("latin-1"))
-    batch = read_batch_file(path, encoding="latin-1")
+    batch = read_batch_file(path, SourceConfig(encoding="latin-1"))
     assert batch.frame["name"].tolist() == ["José"]
 
 
@@ -225,6 +236,239 @@ def test_corrupt_parquet_raises(tmp_path: Path) -> None:
         read_batch_file(path)
     assert str(path) in str(info.value)
     assert "not a readable Parquet file" in str(info.value)
+
+
+# --- compression ----------------------------------------------------------------------------
+
+CSV_TEXT = 'id,amount,note\nA1,1.5,"x, y"\nA2,2,\nA3,3,4,5\n'
+JSONL_TEXT = '{"id": "A1", "amount": 1.5}\n{broken\n{"id": "A2", "amount": 2}\n'
+
+
+def _compress(path: Path, data: bytes, kind: str) -> Path:
+    """Write `data` compressed as `path` + the kind's extension; return the new path."""
+    target = path.with_name(f"{path.name}.{kind}")
+    if kind == "gz":
+        target.write_bytes(gzip.compress(data))
+    elif kind == "bz2":
+        target.write_bytes(bz2.compress(data))
+    elif kind == "xz":
+        target.write_bytes(lzma.compress(data))
+    else:
+        with zipfile.ZipFile(target, "w") as archive:
+            archive.writestr(path.name, data)
+    return target
+
+
+def _same(a: RawBatch, b: RawBatch) -> None:
+    pd.testing.assert_frame_equal(a.frame, b.frame)
+    pd.testing.assert_frame_equal(a.malformed, b.malformed)
+    assert a.columns == b.columns
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz", "zip"])
+@pytest.mark.parametrize(("name", "text"), [("b.csv", CSV_TEXT), ("b.jsonl", JSONL_TEXT)])
+def test_compressed_files_read_as_the_plain_file(
+    tmp_path: Path, kind: str, name: str, text: str
+) -> None:
+    plain = _write(tmp_path, name, text)
+    compressed = _compress(plain, text.encode(), kind)
+    batch = read_batch_file(compressed)
+    _same(batch, read_batch_file(plain))
+    assert len(batch.malformed) == 1  # the broken record is quarantined, not lost
+
+
+@pytest.mark.parametrize("kind", ["gz", "zip"])
+def test_compressed_parquet_reads_as_the_plain_file(tmp_path: Path, kind: str) -> None:
+    plain = write_table(pd.DataFrame({"id": ["A", "B"], "x": [1.0, None]}), tmp_path / "b.parquet")
+    compressed = _compress(plain, plain.read_bytes(), kind)
+    _same(read_batch_file(compressed), read_batch_file(plain))
+
+
+def test_compressed_file_with_unknown_inner_extension_needs_format(tmp_path: Path) -> None:
+    path = _compress(tmp_path / "german.data", b"A11 6 1\nA12 48 2\n", "gz")
+    with pytest.raises(DataFileError) as info:
+        read_batch_file(path)
+    assert "'.data'" in str(info.value) and "format" in str(info.value)
+    names = ["status", "months", "label"]
+    source = SourceConfig(format="csv", delimiter="whitespace", header=False, names=names)
+    batch = read_batch_file(path, source)
+    assert batch.columns == ["status", "months", "label"]
+    assert batch.frame[["status", "months", "label"]].to_numpy().tolist() == [
+        ["A11", "6", "1"],
+        ["A12", "48", "2"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "kind"),
+    [
+        ("b.csv.gz", b"id,amount\nA,1\n", "gzip"),  # plain text named .gz
+        ("b.csv.gz", gzip.compress(b"id,amount\nA,1\n" * 50)[:-20], "gzip"),  # truncated
+        ("b.csv.bz2", b"BZh9 not really", "bz2"),
+        ("b.csv.xz", b"\xfd7zXZ\x00 not really", "xz"),
+        ("b.csv.zip", b"PK\x03\x04 not really", "zip"),
+    ],
+)
+def test_corrupt_compressed_file_names_the_compression_not_the_encoding(
+    tmp_path: Path, name: str, data: bytes, kind: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    for source in (None, SourceConfig(format="csv")):
+        with pytest.raises(DataFileError) as info:
+            read_batch_file(path, source)
+        message = str(info.value)
+        assert str(path) in message
+        assert f"not a valid {kind} file" in message
+        assert "encoding" not in message
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])  # latin-1 would decode anything
+def test_gzip_data_without_gz_in_the_name_says_so(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "german.data"
+    path.write_bytes(gzip.compress(b"A11 6 1\n"))
+    with pytest.raises(DataFileError) as info:
+        read_batch_file(path, SourceConfig(format="csv", encoding=encoding))
+    message = str(info.value)
+    assert "compressed (.gz)" in message and "german.data.gz" in message
+    assert "encoding" not in message
+
+
+def test_zip_must_hold_exactly_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("one.csv", "a\n1\n")
+        archive.writestr("two.csv", "a\n2\n")
+    with pytest.raises(DataFileError) as info:
+        read_batch_file(path)
+    assert str(path) in str(info.value)
+    assert "one.csv, two.csv" in str(info.value)
+
+
+def test_zip_ignores_folders_and_macos_resource_forks(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("data/", "")
+        archive.writestr("data/b.csv", "a\n1\n")
+        archive.writestr("__MACOSX/data/._b.csv", "junk")
+    assert read_batch_file(path).frame["a"].tolist() == ["1"]
+
+
+# --- dialects: headerless files, delimiters, whitespace -----------------------------------
+
+
+def test_headerless_csv_takes_names_from_config(tmp_path: Path) -> None:
+    path = _write(tmp_path, "adult.data", "39,State-gov,<=50K\n50,Private,>50K\n")
+    source = SourceConfig(format="csv", header=False, names=["age", "workclass", "income"])
+    batch = read_batch_file(path, source)
+    assert batch.columns == ["age", "workclass", "income"]
+    assert _records(batch.frame) == [  # the first line is data, record 1
+        {SOURCE_ROW: 1, "age": "39", "workclass": "State-gov", "income": "<=50K"},
+        {SOURCE_ROW: 2, "age": "50", "workclass": "Private", "income": ">50K"},
+    ]
+
+
+def test_headerless_record_with_wrong_field_count_is_malformed(tmp_path: Path) -> None:
+    path = _write(tmp_path, "b.txt", "1,2,3\n4,5\n6,7,8,9\n10,11,12\n")
+    batch = read_batch_file(path, SourceConfig(format="csv", header=False, names=["a", "b", "c"]))
+    assert batch.frame[SOURCE_ROW].tolist() == [1, 4]
+    assert _records(batch.malformed) == [
+        {SOURCE_ROW: 2, "raw": "4,5", "reason": "record:wrong_field_count"},
+        {SOURCE_ROW: 3, "raw": "6,7,8,9", "reason": "record:wrong_field_count"},
+    ]
+
+
+def test_csv_values_and_names_lose_surrounding_whitespace(tmp_path: Path) -> None:
+    path = _write(tmp_path, "adult.csv", 'age, workclass , note\n39, State-gov, " a, b "\n')
+    batch = read_batch_file(path)
+    assert batch.columns == ["age", "workclass", "note"]
+    assert _records(batch.frame) == [
+        {SOURCE_ROW: 1, "age": "39", "workclass": "State-gov", "note": "a, b"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "text"),
+    [
+        (";", "id;amount\nA;1,5\nB;2\n"),
+        ("semicolon", "id;amount\nA;1,5\nB;2\n"),
+        ("\t", "id\tamount\nA\t1,5\nB\t2\n"),
+        ("tab", "id\tamount\nA\t1,5\nB\t2\n"),
+        ("TAB", "id\tamount\nA\t1,5\nB\t2\n"),
+        ("\\t", "id\tamount\nA\t1,5\nB\t2\n"),  # '\t' in single-quoted YAML
+        ("comma", 'id,amount\nA,"1,5"\nB,2\n'),
+        ("whitespace", "id   amount\n  A \t 1,5  \nB\t\t2\n\n   \n"),
+    ],
+)
+def test_delimiters(tmp_path: Path, delimiter: str, text: str) -> None:
+    batch = read_batch_file(_write(tmp_path, "b.csv", text), SourceConfig(delimiter=delimiter))
+    assert batch.columns == ["id", "amount"]
+    assert batch.frame[["id", "amount"]].to_numpy().tolist() == [["A", "1,5"], ["B", "2"]]
+    assert batch.malformed.empty
+
+
+def test_whitespace_delimiter_keeps_quotes_and_quarantines_wrong_counts(tmp_path: Path) -> None:
+    text = 'id note n\nA "two  words" 1\nB x\nC "" 3\n'
+    batch = read_batch_file(
+        _write(tmp_path, "b.txt", text), SourceConfig(format="csv", delimiter="whitespace")
+    )
+    assert batch.frame[["id", "note", "n"]].to_numpy().tolist() == [
+        ["A", "two  words", "1"],
+        ["C", "", "3"],
+    ]
+    assert _records(batch.malformed) == [
+        {SOURCE_ROW: 2, "raw": "B x", "reason": "record:wrong_field_count"}
+    ]
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_tsv_reads_tabs_unless_a_delimiter_is_set(tmp_path: Path, compressed: bool) -> None:
+    text = "id\tnote\nA\tx;y\n"
+    path = _write(tmp_path, "b.tsv", text)
+    if compressed:
+        path = _compress(path, text.encode(), "gz")  # b.tsv.gz
+    assert read_batch_file(path).frame["note"].tolist() == ["x;y"]
+    assert read_batch_file(path, SourceConfig(delimiter=";")).columns == ["id\tnote"]
+
+
+def test_header_false_is_for_csv_only(tmp_path: Path) -> None:
+    path = _write(tmp_path, "b.jsonl", '{"a": 1}\n')
+    with pytest.raises(DataFileError, match="CSV files only"):
+        read_batch_file(path, SourceConfig(header=False, names=["a"]))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"header": False}, "`header: false` needs `names`"),
+        ({"names": ["a", "b"]}, "`names` is for files without a header row"),
+        ({"header": False, "names": ["a", "a"]}, "duplicates"),
+        ({"delimiter": "||"}, "delimiter '||'"),
+        ({"delimiter": '"'}, "is not one character"),
+        ({"delimiter": "tabs"}, "comma, semicolon, tab or whitespace"),
+        ({"decimal": ";"}, "decimal must be"),
+        ({"decimal": ",", "thousands": ","}, "both ','"),
+        ({"encoding": "utf-9"}, "unknown encoding 'utf-9'"),
+        ({"format": "excel"}, "format 'excel'"),
+    ],
+)
+def test_source_config_refuses_an_unreadable_dialect(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        SourceConfig(pattern="*.data", **options)
+    assert "'*.data'" in str(info.value)  # names the source
+
+
+def test_dataset_yaml_with_a_headerless_source_loads() -> None:
+    source = {"pattern": "*.data.gz", "format": "csv", "header": False, "names": ["a", "b"]}
+    raw = {"dataset": {"sources": {"german": source | {"delimiter": "whitespace"}}}}
+    loaded = to_config(raw).dataset.sources["german"]
+    assert (loaded.header, loaded.names, loaded.resolved_delimiter()) == (
+        False,
+        ["a", "b"],
+        "whitespace",
+    )
+    with pytest.raises(ValueError, match="needs `names`"):
+        to_config({"dataset": {"sources": {"german": {"header": False}}}})
 
 
 # --- writing ------------------------------------------------------------------------------

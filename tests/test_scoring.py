@@ -7,7 +7,11 @@ real bundle is tested end to end in tests/e2e/test_scoring.py.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -53,8 +57,10 @@ JSONL_CASES = {
 }
 
 
-def _chunks(path: Path, n: int) -> tuple[pd.DataFrame, pd.DataFrame, list[list[str]]]:
-    chunks = list(read_chunks(path, source=SourceConfig(), chunk_rows=n))
+def _chunks(
+    path: Path, n: int, source: SourceConfig | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[list[str]]]:
+    chunks = list(read_chunks(path, source=source or SourceConfig(), chunk_rows=n))
     assert chunks, "a reader yields at least one chunk"
     assert all(len(c.frame) + len(c.malformed) <= n for c in chunks)
     frame = pd.concat([c.frame for c in chunks], ignore_index=True)
@@ -128,6 +134,101 @@ def test_badly_encoded_file_is_refused_before_any_chunk(tmp_path: Path) -> None:
     with pytest.raises(DataFileError) as got:
         next(chunks)
     assert str(got.value) == str(expected.value)
+
+
+NAMES = ["application_id", "customer_id", "age", "region"]
+DIALECT_CASES = {
+    # file name, source, text: compressed, headerless and delimited files as people have them
+    "headerless_gzip": (
+        "apps.data.gz",
+        SourceConfig(format="csv", header=False, names=NAMES),
+        "A1, C1, 30, north\nA2,C2,40\nA3 ,C3,50,east,x\n\nA4,C4, 60 ,west\n",
+    ),
+    "whitespace_zip": (
+        "apps.txt.zip",
+        SourceConfig(format="csv", delimiter="whitespace", header=False, names=NAMES),
+        '  A1 C1\t30   north  \nA2 C2 40\nA3 C3 50 "east side"\r\n',
+    ),
+    "semicolon_bz2": (
+        "apps.csv.bz2",
+        SourceConfig(delimiter=";"),
+        f'{HEADER.replace(",", ";")}\nA1;C1;30;north\nA2;C2;40;"so;uth"\nA3;C3\n',
+    ),
+    "tsv_xz": ("apps.tsv.xz", SourceConfig(), f"{HEADER.replace(',', chr(9))}\nA1\tC1\t30\tn\n"),
+}
+
+
+def _compressed(path: Path, data: bytes) -> Path:
+    """Write `data` to `path`, compressed as its extension says."""
+    kind = path.suffix
+    if kind == ".zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr(path.stem, data)
+    else:
+        compress = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[kind]
+        path.write_bytes(compress(data))
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(DIALECT_CASES))
+def test_compressed_and_headerless_chunks_match_whole_file_reader(
+    tmp_path: Path, case: str, chunk_rows: int
+) -> None:
+    name, source, text = DIALECT_CASES[case]
+    path = _compressed(tmp_path / name, text.encode())
+    whole = read_batch_file(path, source)
+    assert len(whole.frame) >= 1
+    frame, malformed, columns = _chunks(path, chunk_rows, source)
+    pd.testing.assert_frame_equal(frame, whole.frame)
+    pd.testing.assert_frame_equal(malformed, whole.malformed)
+    assert all(c == whole.columns for c in columns)
+
+
+def test_headerless_gzip_chunks_keep_record_numbers_and_quarantine(tmp_path: Path) -> None:
+    name, source, text = DIALECT_CASES["headerless_gzip"]
+    path = _compressed(tmp_path / name, text.encode())
+    frame, malformed, columns = _chunks(path, 2, source)
+    assert columns[0] == NAMES
+    assert frame[SOURCE_ROW].tolist() == [1, 4]
+    assert frame.loc[0, NAMES].tolist() == ["A1", "C1", "30", "north"]  # stripped
+    assert frame.loc[1, NAMES].tolist() == ["A4", "C4", "60", "west"]
+    assert malformed[SOURCE_ROW].tolist() == [2, 3]
+    assert set(malformed["reason"]) == {"record:wrong_field_count"}
+
+
+def test_parquet_gzip_chunks_match_whole_file_reader(tmp_path: Path, chunk_rows: int) -> None:
+    frame = pd.DataFrame({"application_id": ["A1", "A2", "A3"], "age": [30.0, None, 50.0]})
+    plain = tmp_path / "b.parquet"
+    frame.to_parquet(plain, index=False)
+    path = _compressed(tmp_path / "b.parquet.gz", plain.read_bytes())
+    whole = read_batch_file(path)
+    got, _, columns = _chunks(path, chunk_rows)
+    pd.testing.assert_frame_equal(got, whole.frame)
+    assert columns[0] == whole.columns == ["application_id", "age"]
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("apps.csv.gz", gzip.compress(f"{HEADER}\nA1,C1,30,north\n".encode() * 200)[:-30]),
+        ("apps.data.gz", f"{HEADER}\n".encode()),  # not compressed at all
+        ("apps.data", gzip.compress(f"{HEADER}\n".encode())),  # compressed, name says not
+    ],
+)
+def test_corrupt_or_misnamed_compressed_file_is_refused_before_any_chunk(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    source = SourceConfig(format="csv")
+    with pytest.raises(DataFileError) as expected:
+        read_batch_file(path, source)
+    chunks = read_chunks(path, source=source, chunk_rows=1)
+    with pytest.raises(DataFileError) as got:
+        next(chunks)
+    assert str(got.value) == str(expected.value)
+    assert "gzip" in str(got.value) or ".gz" in str(got.value)
+    assert "encoding" not in str(got.value)
 
 
 @pytest.mark.parametrize("name", ["empty.csv", "blank.jsonl"])

@@ -69,13 +69,14 @@ def read_labels(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """Return (accepted, rejected with reasons, counts) of one label file, validated."""
     schema = labels_schema(dataset)
-    raw = read_batch_file(path)
+    source = SourceConfig()  # label files come in the canonical dialect
+    raw = read_batch_file(path, source)
     if not raw.columns and raw.frame.empty and raw.malformed.empty:
         raise DataFileError(f"{path}: the file is empty (no header, no rows)")
     result = ingest.normalise(
         raw,
         schema=schema,
-        source=SourceConfig(),
+        source=source,
         source_key="feedback",
         file_name=path.name,
         na_values=dataset.na_values,

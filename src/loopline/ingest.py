@@ -62,12 +62,18 @@ def _blank(values: pd.Series, na_values: set[str]) -> pd.Series:
     return values.isna() | text.isin(na_values)
 
 
-def _parse_numeric(values: pd.Series, thousands: str | None) -> pd.Series:
+def _parse_numeric(values: pd.Series, thousands: str | None, decimal: str) -> pd.Series:
+    """Return numbers written with the source's separators as floats; NaN where unparseable."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.astype("float64")
     text = values.astype("str").str.strip()
     if thousands:
         text = text.str.replace(thousands, "", regex=False)
+    if decimal != ".":
+        # a "." left in a decimal-comma number is no separator of this source: "1.5" could
+        # mean 15 or 1.5, so it is a parse error rather than a guess
+        text = text.mask(text.str.contains(".", regex=False), "")
+        text = text.str.replace(decimal, ".", regex=False)
     return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
@@ -112,7 +118,7 @@ def normalise(
             values = values.iloc[:, 0]
         blank = _blank(values, markers)
         if rule.dtype in ("float", "int"):
-            parsed = _parse_numeric(values, source.thousands)
+            parsed = _parse_numeric(values, source.thousands, source.decimal)
             failed = parsed.isna() & ~blank
             reason = f"{rule.name}:not_a_number"
         elif rule.dtype == "datetime":

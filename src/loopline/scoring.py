@@ -9,8 +9,8 @@ Chunking does not change the result for a file in time order (as batch exports a
 
 - the chunk readers keep `io.read_batch_file`'s record numbers and its malformed-record rules
   (a CSV record with the wrong number of fields is quarantined as `record:wrong_field_count`,
-  never padded or dropped), and a file that cannot be decoded is refused before any row is
-  scored;
+  never padded or dropped; compression, headerless files and delimiters are `io.file_dialect`'s),
+  and a file that cannot be decompressed or decoded is refused before any row is scored;
 - ids are checked for duplicates across the whole file (the first occurrence wins, reason
   `<id>:duplicate` as in a single `validate_batch` call);
 - entity-history features see the bundle's history plus the accepted rows of earlier chunks,
@@ -49,10 +49,15 @@ from loopline.config import SourceConfig
 from loopline.io import (
     SOURCE_ROW,
     DataFileError,
+    Dialect,
     RawBatch,
     csv_batches,
-    detect_format,
+    file_dialect,
     malformed_frame,
+    open_binary,
+    open_text,
+    parquet_input,
+    undecodable,
 )
 from loopline.validate import REASONS, check_required_columns, validate_batch
 
@@ -71,18 +76,18 @@ def read_chunks(path: str | Path, *, source: SourceConfig, chunk_rows: int) -> I
     path = Path(path)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    fmt = detect_format(path, source.format)
+    dialect = file_dialect(path, source)
     if not path.is_file():
         raise DataFileError(f"{path}: file not found")
-    if fmt == "parquet":
+    if dialect.format == "parquet":
         yield from _parquet_chunks(path, chunk_rows)
         return
     if not _check_text(path, source.encoding):
         yield RawBatch(
             frame=pd.DataFrame({SOURCE_ROW: []}), malformed=malformed_frame([]), columns=[]
         )
-    elif fmt == "csv":
-        yield from _csv_chunks(path, chunk_rows, source.delimiter, source.encoding)
+    elif dialect.format == "csv":
+        yield from _csv_chunks(path, chunk_rows, dialect, source.encoding)
     else:
         yield from _jsonl_chunks(path, chunk_rows, source.encoding)
 
@@ -91,28 +96,23 @@ def estimate_records(path: str | Path, *, source: SourceConfig) -> int | None:
     """Return the number of records of a file (Parquet) or its line count (text), for progress."""
     path = Path(path)
     try:
-        if detect_format(path, source.format) == "parquet":
-            return pq.ParquetFile(path).metadata.num_rows
-        with path.open("rb") as handle:
+        if file_dialect(path, source).format == "parquet":
+            return pq.ParquetFile(parquet_input(path)).metadata.num_rows
+        with open_binary(path) as handle:
             return sum(block.count(b"\n") for block in iter(lambda: handle.read(_BLOCK), b""))
     except Exception:  # only a progress-bar total: reading errors are reported by the reader
         return None
 
 
 def _check_text(path: Path, encoding: str) -> bool:
-    """Decode the whole file once (as read_batch_file does); return whether it has content.
+    """Return whether a file has content, decompressing and decoding it once as read_batch_file.
 
-    Refusing a badly encoded file here, before the first chunk, keeps "cannot be read" (no
-    output) apart from "some rows quarantined".
+    Refusing a corrupt or badly encoded file here, before the first chunk, keeps "cannot be
+    read" (no output) apart from "some rows quarantined".
     """
-    try:
-        decoder = codecs.getincrementaldecoder(encoding)()
-    except LookupError:
-        raise DataFileError(
-            f"{path}: unknown encoding {encoding!r} in the source's config"
-        ) from None
+    decoder = codecs.getincrementaldecoder(encoding)()  # SourceConfig checked the name
     offset, content, first = 0, False, True
-    with path.open("rb") as handle:
+    with open_binary(path) as handle:
         while True:
             block = handle.read(_BLOCK)
             final = not block
@@ -120,11 +120,7 @@ def _check_text(path: Path, encoding: str) -> bool:
                 text = decoder.decode(block, final=final)
             except UnicodeDecodeError as exc:
                 position = offset + exc.start - (len(exc.object) - len(block))
-                raise DataFileError(
-                    f"{path}: not valid {encoding} (byte 0x{exc.object[exc.start]:02x} at offset "
-                    f"{position}). Re-export the file as {encoding}, or set the source's "
-                    f"`encoding` to the one it uses."
-                ) from None
+                raise undecodable(path, encoding, exc.object[exc.start], position) from None
             if first and text:
                 text, first = text.removeprefix("\ufeff"), False
             content = content or bool(text.strip())
@@ -133,13 +129,13 @@ def _check_text(path: Path, encoding: str) -> bool:
                 return content
 
 
-def _csv_chunks(path: Path, chunk_rows: int, delimiter: str, encoding: str) -> Iterator[RawBatch]:
+def _csv_chunks(path: Path, chunk_rows: int, dialect: Dialect, encoding: str) -> Iterator[RawBatch]:
     """The record rules of `read_batch_file` for CSV (io.csv_batches), `chunk_rows` at a time."""
-    with path.open(encoding=encoding, newline="\n") as handle:  # splits lines as StringIO does
+    with open_text(path, encoding, newline="\n") as handle:  # splits lines as StringIO does
         lines = iter(handle)
         first = next(lines, "").removeprefix("\ufeff")
         yield from csv_batches(
-            _chain_first(first, lines), path=path, delimiter=delimiter, chunk_rows=chunk_rows
+            _chain_first(first, lines), path=path, dialect=dialect, chunk_rows=chunk_rows
         )
 
 
@@ -151,7 +147,7 @@ def _chain_first(first: str, rest: Iterator[str]) -> Iterator[str]:
 
 def _text_lines(path: Path, encoding: str) -> Iterator[str]:
     """Yield the lines of a text file exactly as `text.splitlines()` of the whole file would."""
-    with path.open(encoding=encoding, newline="") as handle:  # no newline translation
+    with open_text(path, encoding, newline="") as handle:  # no newline translation
         carry, first = "", True
         while True:
             block = handle.read(_BLOCK)
@@ -205,8 +201,9 @@ def _jsonl_batch(
 
 def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[RawBatch]:
     """Row batches of a Parquet file, as io._read_parquet reads the whole file."""
+    data = parquet_input(path)  # outside the try: a corrupt archive has its own message
     try:
-        handle = pq.ParquetFile(path)
+        handle = pq.ParquetFile(data)
         schema = handle.schema_arrow
         stored_index = {
             c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)

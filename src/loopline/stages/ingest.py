@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from loopline import ingest
+from loopline import ingest, io
 from loopline.config import Config, DatasetConfig, SourceConfig
 from loopline.io import file_sha256, read_batch_file, write_table
 from loopline.partitions import fingerprint, load_manifest, plan, remove_outputs, save_manifest
@@ -81,7 +81,13 @@ def task(cfg: Config) -> None:
     if not files:
         raise StageError(f"no batch files under {raw_dir} match dataset.sources patterns")
     schemas = schemas_for(cfg.dataset)
-    recipe = fingerprint(asdict(cfg.dataset), Path(cfg.dataset.schema_path), Path(ingest.__file__))
+    # the reader's code too: how a file is split into values (e.g. stripped) shapes the output
+    recipe = fingerprint(
+        asdict(cfg.dataset),
+        Path(cfg.dataset.schema_path),
+        Path(ingest.__file__),
+        Path(io.__file__),
+    )
     inputs = {rel: file_sha256(locate(rel, raw_dir, feedback_dir)) for rel in files}
     manifest = load_manifest(out_dir)
     work = plan(inputs, manifest, recipe)
@@ -93,12 +99,7 @@ def task(cfg: Config) -> None:
     )
     for rel in tqdm(work.todo, desc="ingesting", unit="batch"):
         table, source_key, source = files[rel]
-        raw = read_batch_file(
-            locate(rel, raw_dir, feedback_dir),
-            fmt=source.format,
-            delimiter=source.delimiter,
-            encoding=source.encoding,
-        )
+        raw = read_batch_file(locate(rel, raw_dir, feedback_dir), source)
         result = ingest.normalise(
             raw,
             schema=schemas[table],
