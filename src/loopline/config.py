@@ -6,6 +6,7 @@ Stages receive only their own slice (`cfg.model`, `cfg.dataset`, ...).
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -55,17 +56,75 @@ class SimulateConfig:
     release_until: Optional[int] = None
 
 
+FORMATS = ("auto", "csv", "jsonl", "parquet")
+WHITESPACE = "whitespace"  # the delimiter for fields separated by runs of spaces and tabs
+# delimiters by name, for YAML where a bare tab is easy to lose ('\t' in single quotes is two
+# characters, a backslash and a t)
+DELIMITER_NAMES = {
+    "comma": ",",
+    "semicolon": ";",
+    "tab": "\t",
+    "\\t": "\t",
+    WHITESPACE: WHITESPACE,
+}
+
+
 @dataclass
 class SourceConfig:
-    """How one source writes its batches: a glob under the dataset's raw_dir plus its quirks."""
+    """How one source writes its batches: a glob under the dataset's raw_dir plus its quirks.
+
+    Compression (.gz, .bz2, .xz, .zip) follows the file name; `format: auto` reads the format
+    from the extension inside it (`x.csv.gz` is CSV), other names need `format`.
+    """
 
     pattern: str = "*"
     format: str = "auto"  # csv | jsonl | parquet | auto (from the extension)
     rename: dict[str, str] = field(default_factory=dict)  # source spelling -> canonical name
     date_format: Optional[str] = None  # strftime format; None = ISO 8601
     thousands: Optional[str] = None
+    # one character, or comma | semicolon | tab | whitespace (runs of spaces and tabs);
+    # a .tsv file with the default "," is read with tabs
     delimiter: str = ","
     encoding: str = "utf-8"
+    header: bool = True  # False: the first line is data, and `names` names the columns
+    names: list[str] = field(default_factory=list)  # a headerless CSV's columns, in file order
+    decimal: str = "."  # "," for decimal commas ("1.234,5" with thousands ".")
+
+    def __post_init__(self) -> None:
+        """Refuse a dialect no file can be read in when the config loads, not mid-stage."""
+        where = f"source {self.pattern!r}"
+        if self.format not in FORMATS:
+            raise ValueError(f"{where}: format {self.format!r} is not one of {', '.join(FORMATS)}")
+        self.resolved_delimiter()  # raises for a delimiter the csv module cannot use
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(f"{where}: unknown encoding {self.encoding!r}") from None
+        if not self.header and not self.names:
+            raise ValueError(
+                f"{where}: `header: false` needs `names`, the column names in file order"
+            )
+        if self.header and self.names:
+            raise ValueError(
+                f"{where}: `names` is for files without a header row (`header: false`); "
+                "use `rename` to rename columns of a file with a header"
+            )
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"{where}: `names` has duplicates: {self.names}")
+        if self.decimal not in (".", ","):
+            raise ValueError(f"{where}: decimal must be '.' or ',', got {self.decimal!r}")
+        if self.thousands == self.decimal:
+            raise ValueError(f"{where}: thousands and decimal separators are both {self.decimal!r}")
+
+    def resolved_delimiter(self) -> str:
+        """Return the delimiter as one character, or WHITESPACE; ValueError for anything else."""
+        named = DELIMITER_NAMES.get(self.delimiter.lower(), self.delimiter)
+        if named == WHITESPACE or (len(named) == 1 and named not in '"\r\n'):
+            return named
+        raise ValueError(
+            f"source {self.pattern!r}: delimiter {self.delimiter!r} is not one character "
+            "(other than a quote or line break) or comma, semicolon, tab or whitespace"
+        )
 
 
 @dataclass
@@ -170,6 +229,9 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     early_stopping_rounds: int = 30
+    # the validation metric early stopping watches (one of model.eval_metric); logloss is a
+    # proper scoring rule, so the kept trees give calibrated probabilities, not just ranks
+    early_stopping_metric: str = "logloss"
     baseline_c: float = 1.0
     # "scratch": every retrain fits a new model; "champion": boosting continues from the
     # registry's champion (same features required), adding up to model.num_boost_round trees
@@ -262,9 +324,9 @@ class PathsConfig:
     preprocessed: str = "data/processed/loans/preprocessed.parquet"
     features: str = "data/processed/loans/features.parquet"
     model_dir: str = "models/loans"
-    reports: str = "reports"
+    reports: str = "reports/loans"
     feedback: str = "data/feedback/loans"  # immutable label partitions from `loopline feedback`
-    predictions: str = "data/predictions"  # the prediction log (REST and batch)
+    predictions: str = "data/predictions/loans"  # the prediction log (REST and batch)
 
 
 @dataclass
