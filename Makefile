@@ -25,7 +25,8 @@ params: venv ## Recompose params.yaml from conf/ (run after editing conf/)
 run: venv ## Run the whole pipeline (dvc repro); a second run reproduces nothing
 	$(BIN)/dvc repro
 
-test: venv ## Run the test suite, end-to-end dvc tests included
+test: venv ## Run the test suite, end-to-end dvc tests included (installs Chromium if missing)
+	scripts/ensure-chromium
 	$(BIN)/pytest -q
 
 bench: venv ## Benchmarks (batch, REST, drift vs Evidently, incremental repro) -> BENCHMARKS.md; needs `make run` first

@@ -341,3 +341,14 @@ def test_feature_importance_lists_every_feature(
 def test_feature_importance_rejects_unknown_type(tiny_booster: xgb.Booster) -> None:
     with pytest.raises(ValueError, match="importance_type"):
         feature_importance(tiny_booster, importance_type="shap")
+
+
+def test_ece_by_chance_matches_simulated_calibrated_models():
+    """The analytic chance level is close to the mean ECE of truly calibrated scores."""
+    from loopline.evaluate import binary_metrics, ece_by_chance
+
+    rng = np.random.default_rng(3)
+    s = rng.uniform(0.05, 0.95, 600)
+    simulated = [binary_metrics((rng.random(600) < s).astype(float), s)["ece"] for _ in range(200)]
+    assert ece_by_chance(s) == pytest.approx(np.mean(simulated), rel=0.15)
+    assert ece_by_chance(np.array([])) == 0.0

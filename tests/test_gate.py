@@ -87,3 +87,37 @@ def test_realised_profit_counts_only_approvals():
     y = np.array([0, 1, 1, 0])
     amount = np.array([100.0, 200.0, 300.0, 400.0])
     assert gate.realised_profit(decision, y, amount, 0.1, 0.5) == 100 * 0.1 - 200 * 0.5
+
+
+def test_messages_say_how_each_check_came_out():
+    """A failed check reads as a failure ("ECE 0.0830 > 0.05"), never as its pass condition."""
+    verdict = gate.decide(metrics(ece=0.083, auc=0.60), None, GateConfig())
+    assert not verdict["passed"]
+    assert "ECE 0.0830 > 0.05" in verdict["reasons"]
+    assert "AUC 0.6000 < 0.65" in verdict["reasons"]
+    ok = gate.decide(metrics(), None, GateConfig())
+    assert [c["detail"] for c in ok["checks"]] == ["AUC 0.8000 >= 0.65", "ECE 0.0100 <= 0.05"]
+
+
+def test_what_happens_to_a_first_model_and_to_a_challenger():
+    cfg = GateConfig()
+    passed, failed_verdict = {"passed": True}, {"passed": False}
+    assert gate.action(passed, challenger="1", champion=None, cfg=cfg).startswith("promoted")
+    first = gate.action(failed_verdict, challenger="1", champion=None, cfg=cfg)
+    assert first.startswith("rejected") and "loopline promote 1" in first
+    assert gate.action(failed_verdict, challenger="3", champion="2", cfg=cfg) == (
+        "rejected: version 2 stays champion"
+    )
+    assert gate.action(passed, challenger="2", champion="2", cfg=cfg).startswith("champion already")
+    manual = GateConfig(auto_promote=False)
+    assert "not promoted" in gate.action(passed, challenger="4", champion="2", cfg=manual)
+
+
+def test_ece_is_judged_beyond_chance():
+    """On a few hundred rows a calibrated model shows ECE ~0.03 by chance: that is no failure."""
+    noisy = metrics(ece=0.0506) | {"ece_by_chance": 0.031}
+    verdict = gate.decide(noisy, None, GateConfig())
+    assert verdict["passed"], verdict["reasons"]
+    assert "ECE 0.0506 beyond chance (0.0310): 0.0196 <= 0.05" in verdict["checks"][1]["detail"]
+    bad = metrics(ece=0.12) | {"ece_by_chance": 0.031}
+    assert not gate.decide(bad, None, GateConfig())["passed"]

@@ -22,6 +22,30 @@ def main() -> None:
     app()
 
 
+DatasetOption = Annotated[
+    Optional[str],
+    typer.Option(help="Dataset in conf/dataset/ (default: the active one, `loopline use`)"),
+]
+
+
+LogDirOption = Annotated[
+    Optional[Path],
+    typer.Option(help="Prediction log folder (default: data/predictions/<dataset>)"),
+]
+
+
+def _log_dir(log_dir: Path | None, dataset: str) -> Path:
+    """Return the prediction log folder: the one given, else the dataset's (paths.predictions)."""
+    return log_dir or Path(_config([f"dataset={dataset}"]).paths.predictions)
+
+
+def _dataset(name: str | None) -> str:
+    """Return the dataset a command works on: the one named, else the active dataset."""
+    from loopline.params import active_dataset
+
+    return name or active_dataset()
+
+
 def _config(overrides: list[str]) -> Any:
     from loopline.config import to_config
     from loopline.params import compose
@@ -31,11 +55,18 @@ def _config(overrides: list[str]) -> Any:
 
 @app.command()
 def params(
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="Hydra overrides")] = None,
+    overrides: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="Config group choices to keep, e.g. dataset=census experiment=tiny"),
+    ] = None,
     check: Annotated[bool, typer.Option(help="Only report whether params.yaml is stale")] = False,
 ) -> None:
-    """Compose conf/ into params.yaml (exactly as `dvc exp run` does)."""
-    from loopline.params import params_drift, write_params
+    """Compose conf/ into params.yaml (exactly as `dvc exp run` does) and check it.
+
+    `group=option` (dataset, experiment, model, ...) is written into conf/config.yaml's defaults
+    list first, so the choice lasts: later conf/ edits, `dvc repro` and `dvc exp run` follow it.
+    """
+    from loopline.params import params_drift
 
     if check:
         drift = params_drift()
@@ -44,8 +75,59 @@ def params(
             raise typer.Exit(1)
         typer.echo("params.yaml matches conf/")
         return
-    path = write_params(overrides or [])
-    typer.echo(f"wrote {path}")
+    _compose_params(overrides or [])
+
+
+def _compose_params(overrides: list[str]) -> Any:
+    """Apply group choices to conf/config.yaml, write params.yaml, check it; return Config."""
+    from loopline.params import (
+        ConfigError,
+        check_config,
+        compose,
+        set_group,
+        split_overrides,
+        write_params,
+    )
+
+    groups, rest = split_overrides(overrides)
+    if rest:
+        _fail(
+            f"params.yaml is always the composition of conf/, so `{' '.join(rest)}` would not "
+            "last: put the value in conf/ (then `loopline params`), or run "
+            f"`dvc exp run -S {rest[0]}` for an experiment",
+            as_json=False,
+        )
+    try:
+        for group, option in groups.items():
+            path = set_group(group, option)
+            typer.echo(f"{path.name}: {group} is now {option}")
+        cfg = check_config(compose())
+    except (ConfigError, FileNotFoundError) as exc:
+        _fail(str(exc), as_json=False)
+    except Exception as exc:  # Hydra's own errors: a missing group option, bad YAML
+        _fail(f"conf/ does not compose: {str(exc).splitlines()[0]}", as_json=False)
+    path = write_params([])
+    typer.echo(f"wrote {path} (dataset {cfg.dataset.name})")
+    for folder in (cfg.paths.raw, cfg.paths.feedback, cfg.paths.predictions):
+        Path(folder).mkdir(parents=True, exist_ok=True)  # stages depend on these folders
+    for folder in (cfg.paths.feedback, cfg.paths.predictions):  # kept in git while empty
+        if not any(Path(folder).iterdir()):
+            (Path(folder) / ".gitkeep").touch()
+    return cfg
+
+
+@app.command()
+def use(
+    name: Annotated[str, typer.Argument(help="A dataset in conf/dataset/ (NAME.yaml)")],
+) -> None:
+    """Make NAME the active dataset: `dvc repro`, `dvc exp run` and every command follow it.
+
+    Writes the choice into conf/config.yaml's defaults list and recomposes params.yaml. Each
+    dataset keeps its own data, models, reports and registered model, so switching back and
+    forth loses nothing.
+    """
+    cfg = _compose_params([f"dataset={name}"])
+    typer.echo(f"active dataset: {cfg.dataset.name}; next: `dvc repro`")
 
 
 @app.command()
@@ -106,7 +188,7 @@ def _pick_source(file: Path, cfg: Any, forced: str | None) -> tuple[str, str, An
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="A batch file: CSV, JSONL or Parquet")],
-    dataset: Annotated[str, typer.Option(help="Dataset config in conf/dataset/")] = "loans",
+    dataset: DatasetOption = None,
     source_name: Annotated[
         Optional[str], typer.Option("--source", help="Read the file as this source's dialect")
     ] = None,
@@ -116,6 +198,7 @@ def validate(
 
     Exit status: 0 all rows accepted, 1 some rows quarantined, 2 the file cannot be validated.
     """
+    dataset = _dataset(dataset)
     from loopline import ingest
     from loopline.io import DataFileError, read_batch_file
     from loopline.schemas import SchemaFileError, labels_schema, table_schema
@@ -129,9 +212,7 @@ def validate(
             if table == "labels"
             else table_schema(cfg.dataset.schema_path)
         )
-        raw = read_batch_file(
-            file, fmt=source.format, delimiter=source.delimiter, encoding=source.encoding
-        )
+        raw = read_batch_file(file, source)
         if not raw.columns and raw.frame.empty and raw.malformed.empty:
             raise DataFileError(f"{file}: the file is empty (no header, no rows)")
         result = ingest.normalise(
@@ -187,13 +268,15 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option()] = 8000,
-    dataset: Annotated[str, typer.Option(help="Dataset whose registered model serves")] = "loans",
-    log_dir: Annotated[Path, typer.Option(help="Prediction log folder")] = Path("data/predictions"),
+    dataset: DatasetOption = None,
+    log_dir: LogDirOption = None,
     poll_seconds: Annotated[
         float, typer.Option(help="How often to check whether the champion moved (0: never)")
     ] = 5.0,
 ) -> None:
     """Serve the model over REST (FastAPI on uvicorn); swaps in a new champion without restart."""
+    dataset = _dataset(dataset)
+    log_dir = _log_dir(log_dir, dataset)
     import logging
 
     from loopline.paths import mlflow_uri, repo_root
@@ -220,9 +303,10 @@ def serve(
 @app.command()
 def promote(
     version: Annotated[str, typer.Argument(help="Registered model version to serve")],
-    dataset: Annotated[str, typer.Option()] = "loans",
+    dataset: DatasetOption = None,
 ) -> None:
     """Point the `champion` alias at a model version (a running service picks it up)."""
+    dataset = _dataset(dataset)
     import mlflow
 
     from loopline.paths import mlflow_uri
@@ -236,6 +320,21 @@ def promote(
     except Exception as exc:  # the registry's own error names the missing version
         _fail(f"cannot promote {name} version {version}: {exc}", as_json=False)
     typer.echo(f"{name}: champion is now version {version} (was {previous})")
+
+
+def _resolve_model(model: str, dataset: str) -> Any:
+    """Return the bundle folder of `champion`, NAME/VERSION or a folder (registry.Resolved)."""
+    from loopline.paths import mlflow_uri, shared_root
+    from loopline.serving import registry
+
+    if model != registry.CHAMPION and Path(model).exists():
+        return registry.Resolved(path=Path(model), name=None, version=None)
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_uri())
+    return registry.resolve(
+        model, dataset=dataset, cache_dir=shared_root() / ".loopline" / "models"
+    )
 
 
 def _fail(message: str, as_json: bool) -> None:
@@ -259,14 +358,18 @@ def score(
         ),
     ],
     model: Annotated[
-        Optional[Path], typer.Option(help="Bundle folder (default: models/<dataset>)")
-    ] = None,
-    dataset: Annotated[str, typer.Option(help="Dataset, for the default bundle folder")] = "loans",
+        str,
+        typer.Option(
+            help="champion (registry alias, what `loopline serve` answers with), NAME/VERSION, "
+            "or a bundle folder such as models/<dataset>"
+        ),
+    ] = "champion",
+    dataset: DatasetOption = None,
     source_name: Annotated[
         Optional[str], typer.Option("--source", help="Read the file as this source's dialect")
     ] = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Records per chunk")] = 100_000,
-    log_dir: Annotated[Path, typer.Option(help="Prediction log folder")] = Path("data/predictions"),
+    log_dir: LogDirOption = None,
     no_log: Annotated[
         bool, typer.Option("--no-log", help="Do not write the prediction log")
     ] = False,
@@ -278,6 +381,8 @@ def score(
     the whole file); quarantined rows are written beside OUTPUT with their reasons.
     Exit status: 0 all rows scored, 1 some rows quarantined, 2 the file cannot be scored.
     """
+    dataset = _dataset(dataset)
+    log_dir = _log_dir(log_dir, dataset)
     from types import SimpleNamespace
 
     from loopline.bundle import Bundle
@@ -286,9 +391,10 @@ def score(
     from loopline.scoring import output_format, score_file, summary_lines
     from loopline.validate import ValidationStopError
 
-    model_dir = model or Path("models") / dataset
     try:
         output_format(output)
+        resolved = _resolve_model(model, dataset)
+        model_dir = resolved.path
         if not (model_dir / "bundle.json").is_file():
             raise DataFileError(
                 f"no model bundle in {model_dir} (bundle.json missing): run `dvc repro`, "
@@ -310,14 +416,14 @@ def score(
             input_file,
             output,
             bundle=bundle,
-            model_version=f"path:{model_dir}",
+            model_version=resolved.label,
             source_key=key,
             source=source,
             chunk_rows=chunk_rows,
             log_dir=None if no_log else log_dir,
             progress=progress,
         )
-    except (DataFileError, ValidationStopError, SchemaFileError) as exc:
+    except (DataFileError, ValidationStopError, SchemaFileError, LookupError) as exc:
         _fail(str(exc), False)
     except Exception as exc:
         _fail(f"cannot score {input_file}: {exc}", False)
@@ -329,8 +435,8 @@ def score(
 @app.command()
 def feedback(
     labels_file: Annotated[Path, typer.Argument(help="Delayed labels: CSV or JSONL")],
-    dataset: Annotated[str, typer.Option(help="Dataset config in conf/dataset/")] = "loans",
-    log_dir: Annotated[Path, typer.Option(help="Prediction log folder")] = Path("data/predictions"),
+    dataset: DatasetOption = None,
+    log_dir: LogDirOption = None,
     dvc_add: Annotated[bool, typer.Option(help="Track the new partition with `dvc add`")] = True,
 ) -> None:
     """Join a batch of delayed labels to the logged predictions; publish a feedback partition.
@@ -338,6 +444,8 @@ def feedback(
     Exit status: 0 every label kept, 1 some rejected (listed by reason), 2 the file cannot be
     used. Feeding the same file twice changes nothing.
     """
+    dataset = _dataset(dataset)
+    log_dir = _log_dir(log_dir, dataset)
     import subprocess
 
     import pandas as pd
@@ -391,9 +499,12 @@ def monitor(
     model: Annotated[
         str, typer.Option(help="champion, NAME/VERSION or a bundle folder")
     ] = "champion",
-    dataset: Annotated[str, typer.Option()] = "loans",
-    log_dir: Annotated[Path, typer.Option(help="Prediction log folder")] = Path("data/predictions"),
-    out: Annotated[Path, typer.Option(help="Folder for monitoring.json/.html")] = Path("reports"),
+    dataset: DatasetOption = None,
+    log_dir: LogDirOption = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(help="Folder for monitoring.json/.html (default: the dataset's reports)"),
+    ] = None,
     until: Annotated[
         Optional[str], typer.Option(help="Window end (ISO time); default: latest application")
     ] = None,
@@ -403,6 +514,8 @@ def monitor(
 
     Exit status: 0 healthy or not enough data, 3 retraining recommended, 2 cannot monitor.
     """
+    dataset = _dataset(dataset)
+    log_dir = _log_dir(log_dir, dataset)
     from datetime import datetime
 
     from loopline.stages import StageError
@@ -421,7 +534,7 @@ def monitor(
             feedback_dir=Path(cfg.paths.feedback),
             until=datetime.fromisoformat(until) if until else None,
         )
-        html = stage.write_report(report, out)
+        html = stage.write_report(report, out or Path(cfg.paths.reports))
     except (StageError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc), as_json=False)
     verdict = report["verdict"]
@@ -444,9 +557,10 @@ def rollback(
     to: Annotated[
         Optional[str], typer.Option(help="Version to serve; default: the one it replaced")
     ] = None,
-    dataset: Annotated[str, typer.Option()] = "loans",
+    dataset: DatasetOption = None,
 ) -> None:
     """Move the `champion` alias back to the champion it replaced (or to --to VERSION)."""
+    dataset = _dataset(dataset)
     import mlflow
 
     from loopline.paths import mlflow_uri
@@ -516,9 +630,10 @@ def sweep(
     ],
     jobs: Annotated[int, typer.Option(help="Experiments run at once (dvc queue workers)")] = 2,
     name: Annotated[Optional[str], typer.Option(help="Sweep name (MLflow parent run)")] = None,
-    dataset: Annotated[str, typer.Option()] = "loans",
+    dataset: DatasetOption = None,
 ) -> None:
     """Queue a parameter grid as DVC experiments, run them, group them in MLflow, show them."""
+    dataset = _dataset(dataset)
     import mlflow
 
     from loopline import review as rv
@@ -560,3 +675,80 @@ def review(
         _fail(f"cannot review against {baseline}: {exc}", as_json=False)
     typer.echo(text)
     typer.echo(f"written to {path}")
+
+
+@app.command("init-dataset")
+def init_dataset(
+    file: Annotated[
+        Path, typer.Argument(help="A sample of your data: CSV/JSONL/Parquet, maybe .gz")
+    ],
+    name: Annotated[str, typer.Option(help="Dataset name (conf/dataset/NAME.yaml)")],
+    target: Annotated[str, typer.Option(help="The label column")],
+    positive: Annotated[str, typer.Option(help="The label value of the positive class")],
+    header: Annotated[
+        bool, typer.Option("--header/--no-header", help="Does the first line name the columns?")
+    ] = True,
+    names: Annotated[
+        Optional[str], typer.Option(help="Column names of a headerless file: a,b,c,...")
+    ] = None,
+    time: Annotated[
+        Optional[str], typer.Option(help="Time column (default: guessed; '' for none)")
+    ] = None,
+    id_column: Annotated[
+        Optional[str], typer.Option("--id", help="Id column (default: guessed; '' for none)")
+    ] = None,
+    entity: Annotated[
+        Optional[str], typer.Option(help="Entity column, e.g. customer (default: guessed)")
+    ] = None,
+    delimiter: Annotated[
+        Optional[str], typer.Option(help="Field separator (default: sniffed)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite existing conf files")] = False,
+    dvc_add: Annotated[bool, typer.Option(help="Track data/raw/NAME with `dvc add`")] = True,
+) -> None:
+    """Infer a dataset config and schema from a file, for review; then `loopline use NAME`.
+
+    Writes conf/dataset/NAME.yaml and conf/schemas/NAME.yaml (dtypes, ranges with a margin,
+    allowed categories, missing-value markers, id/time/entity guesses), copies the file into
+    data/raw/NAME/ (your file is never changed) and creates data/feedback/NAME/.
+    """
+    import subprocess
+
+    from loopline.io import DataFileError
+    from loopline.onboard import format_report
+    from loopline.onboard import init_dataset as onboard
+    from loopline.paths import repo_root
+    from loopline.workspace import tool
+
+    root = repo_root()
+    try:
+        result = onboard(
+            file,
+            name=name,
+            target=target,
+            positive=positive,
+            header=header,
+            names=[n.strip() for n in names.split(",")] if names else None,
+            time=time,
+            id=id_column,
+            entity=entity,
+            root=root,
+            delimiter=delimiter,
+            force=force,
+        )
+    except (ValueError, DataFileError, OSError) as exc:
+        _fail(str(exc), as_json=False)
+    for line in format_report(result):
+        typer.echo(line)
+    if dvc_add:
+        raw = result.raw_file.parent
+        done = subprocess.run(
+            [tool("dvc"), "add", str(raw.relative_to(root))],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode == 0:
+            typer.echo(f"tracked by DVC: {raw.relative_to(root)} (commit its .dvc file)")
+        else:
+            typer.echo(f"warning: `dvc add {raw}` failed: {done.stderr.strip()[:300]}")

@@ -74,37 +74,59 @@ def decide(
 ) -> dict[str, Any]:
     """Return the verdict: passed, and each check with its figures."""
     checks: list[dict[str, Any]] = []
+    negate = {">=": "<", "<=": ">"}
 
-    def check(name: str, ok: bool, detail: str) -> None:
+    def check(name: str, ok: bool, figure: str, op: str, limit: str, note: str = "") -> None:
+        # the comparison is written the way it came out: "ECE 0.0830 > 0.05" for a failure
+        detail = f"{figure} {op if ok else negate[op]} {limit}{note}"
         checks.append({"check": name, "passed": bool(ok), "detail": detail})
 
     auc, ece = challenger.get("roc_auc"), challenger.get("ece")
-    check("min_auc", auc is not None and auc >= cfg.min_auc, f"AUC {_f(auc)} >= {cfg.min_auc}")
-    check("max_ece", ece is not None and ece <= cfg.max_ece, f"ECE {_f(ece)} <= {cfg.max_ece}")
+    check(
+        "min_auc", auc is not None and auc >= cfg.min_auc, f"AUC {_f(auc)}", ">=", f"{cfg.min_auc}"
+    )
+    # calibration is judged beyond what chance alone gives a calibrated model on these rows
+    chance = challenger.get("ece_by_chance") or 0.0
+    excess = None if ece is None else max(ece - chance, 0.0)
+    check(
+        "max_ece",
+        excess is not None and excess <= cfg.max_ece,
+        f"ECE {_f(ece)} beyond chance ({_f(chance)}): {_f(excess)}" if chance else f"ECE {_f(ece)}",
+        "<=",
+        f"{cfg.max_ece}",
+    )
     if champion is not None:
         base = champion.get("roc_auc")
         gain = None if auc is None or base is None else auc - base
         check(
             "auc_gain",
             gain is not None and gain >= cfg.min_auc_gain,
-            f"AUC {_f(auc)} vs champion {_f(base)}: gain {_f(gain)} >= {cfg.min_auc_gain}",
+            f"AUC {_f(auc)} vs champion {_f(base)}: gain {_f(gain)}",
+            ">=",
+            f"{cfg.min_auc_gain}",
         )
         floor = champion["profit"] - cfg.max_profit_loss * abs(champion["profit"])
         check(
             "profit",
             challenger["profit"] >= floor,
-            f"profit {challenger['profit']:,.0f} vs champion {champion['profit']:,.0f} "
-            f"(floor {floor:,.0f})",
+            f"profit {challenger['profit']:,.0f}",
+            ">=",
+            f"floor {floor:,.0f}",
+            f" (champion {champion['profit']:,.0f}, max loss {cfg.max_profit_loss:.0%})",
         )
         worst = _worst_slice(challenger["slices"], champion["slices"], cfg.slice_z)
         if worst is None:
-            check("slices", True, "no slice large enough to compare")
+            checks.append(
+                {"check": "slices", "passed": True, "detail": "no slice large enough to compare"}
+            )
         else:
             name, drop = worst
             check(
                 "slices",
                 drop <= cfg.slice_tolerance,
-                f"largest slice AUC loss beyond noise {drop:.4f} ({name}) <= {cfg.slice_tolerance}",
+                f"largest slice AUC loss beyond noise {drop:.4f} ({name})",
+                "<=",
+                f"{cfg.slice_tolerance}",
             )
     passed = all(c["passed"] for c in checks)
     return {
@@ -112,6 +134,30 @@ def decide(
         "checks": checks,
         "reasons": [c["detail"] for c in checks if not c["passed"]],
     }
+
+
+def action(
+    verdict: dict[str, Any], *, challenger: str, champion: str | None, cfg: GateConfig
+) -> str:
+    """Return what happens to the challenger: promoted, passed but kept back, or rejected.
+
+    A first model (no champion yet) is judged on the absolute checks alone; when it fails one,
+    nothing is promoted and nothing serves until a model passes or someone promotes by hand
+    (`loopline promote VERSION`, a deliberate decision the registry records).
+    """
+    if champion == challenger:
+        return f"champion already: version {challenger}"
+    if verdict["passed"] and cfg.auto_promote:
+        return f"promoted: version {challenger} replaces {champion or 'no champion (first model)'}"
+    if verdict["passed"]:
+        return f"passed, not promoted (gate.auto_promote is false): `loopline promote {challenger}`"
+    if champion is None:
+        return (
+            f"rejected: the first model (version {challenger}) failed an absolute check, so "
+            f"nothing serves; fix the data or config and `dvc repro`, or accept it by hand "
+            f"with `loopline promote {challenger}`"
+        )
+    return f"rejected: version {champion} stays champion"
 
 
 def _worst_slice(new: dict, old: dict, z: float = 0.0) -> tuple[str, float] | None:

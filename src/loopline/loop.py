@@ -325,7 +325,7 @@ def run_loop(
                 result = workspace.run(workdir, "dvc", "repro")
                 seconds = time.perf_counter() - t0
                 workspace.commit(workdir, f"period {step}: retrained")
-                gate = json.loads((workdir / "reports" / "gate.json").read_text())
+                gate = json.loads((workdir / cfg.paths.reports / "gate.json").read_text())
                 row |= {
                     "retrained": True,
                     "gate": gate["action"],

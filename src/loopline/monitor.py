@@ -37,6 +37,7 @@ import pandas as pd
 from loopline import drift, evaluate
 from loopline.config import MonitorConfig
 from loopline.feedback import application_times
+from loopline.labels import outcome
 from loopline.predlog import FEATURE_PREFIX, INPUT_PREFIX
 
 HEALTHY, RETRAIN, INSUFFICIENT = "healthy", "retrain", "insufficient_data"
@@ -167,7 +168,7 @@ def performance_section(
     }
     if labelled.empty:
         return section | {"breaches": []}
-    y = (labelled[target].astype("str") == str(positive_label)).to_numpy(dtype="float64")
+    y = outcome(labelled[target], positive_label)
     score = labelled["score"].to_numpy(dtype="float64")
     metrics = evaluate.binary_metrics(y, score)
     amount = (

@@ -62,6 +62,23 @@ def load(root: Path, rev: str | None, path: str) -> Any:
     return None if text is None else yaml.safe_load(text)
 
 
+def reports_dir(root: Path, rev: str | None) -> str:
+    """The reports folder at a revision (per dataset since `paths.reports` has the name)."""
+    params = load(root, rev, "params.yaml") or {}
+    return str((params.get("paths") or {}).get("reports") or "reports")
+
+
+def load_report(root: Path, rev: str | None, name: str) -> Any:
+    """A report file of the revision's reports folder, or None when missing."""
+    return load(root, rev, f"{reports_dir(root, rev)}/{name}")
+
+
+def load_evaluation(root: Path, rev: str | None) -> Any:
+    """Every evaluation figure at a revision: evaluation.json (metrics.json before it existed)."""
+    found = load_report(root, rev, "evaluation.json")
+    return found if found is not None else load_report(root, rev, "metrics.json")
+
+
 def param_changes(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
     a, b = flatten(old or {}), flatten(new or {})
     return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
@@ -137,10 +154,10 @@ def review(root: Path, baseline: str, *, plots: Path | None = None) -> str:
     """Return the review of the workspace against `baseline` as Markdown."""
     root = root.resolve()
     params_old, params_new = load(root, baseline, "params.yaml"), load(root, None, "params.yaml")
-    metrics_old = load(root, baseline, "reports/metrics.json")
-    metrics_new = load(root, None, "reports/metrics.json")
-    policy_old = load(root, baseline, "reports/policy.json")
-    policy_new = load(root, None, "reports/policy.json")
+    metrics_old = load_evaluation(root, baseline)
+    metrics_new = load_evaluation(root, None)
+    policy_old = load_report(root, baseline, "policy.json")
+    policy_new = load_report(root, None, "policy.json")
     lines = [f"## Loopline review: workspace vs `{baseline}`", ""]
 
     changes = param_changes(params_old, params_new)
@@ -246,8 +263,9 @@ def write_review(
     return out, text
 
 
-def exp_table(root: Path, metric: str = "reports/metrics.json:test.xgboost.roc_auc") -> str:
+def exp_table(root: Path, metric: str | None = None) -> str:
     """`dvc exp show` with the columns that matter, sorted by the primary metric (text)."""
+    metric = metric or f"{reports_dir(root, None)}/metrics.json:test.xgboost.roc_auc"
     keep = (
         r"Experiment|Created|model\.(max_depth|eta|min_child_weight|num_boost_round)|"
         r"features\.|test\.xgboost\.(roc_auc|pr_auc|log_loss|ece)|test\.profit_at_threshold"
@@ -288,7 +306,9 @@ def exp_records(root: Path) -> list[dict[str, Any]]:
         ]:
             data = run.get("data") or {}
             params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
-            metrics = (data.get("metrics") or {}).get("reports/metrics.json", {}).get("data", {})
+            files = data.get("metrics") or {}
+            found = [v for k, v in files.items() if k.endswith("metrics.json")]
+            metrics = (found[0] if found else {}).get("data", {})
             out.append(
                 {
                     "name": run.get("name") or run.get("rev"),

@@ -137,6 +137,23 @@ def labels_schema(dataset: DatasetConfig) -> TableSchema:
     )
 
 
+def scoring_spec(spec: dict[str, Any], dataset: DatasetConfig) -> dict[str, Any]:
+    """Return the schema a new application must meet to be scored (stored in the bundle).
+
+    The label is an outcome, not an input: it is dropped, so REST and batch scoring neither
+    need it nor check it (a label sent anyway is ignored). Columns excluded from the model are
+    optional: checked when present, never required.
+    """
+    columns = {}
+    for name, rule in (spec.get("columns") or {}).items():
+        if name == dataset.target:
+            continue
+        if name in dataset.exclude_from_model:
+            rule = {**(rule or {}), "required": False, "nullable": True}
+        columns[name] = rule
+    return {**spec, "columns": columns}
+
+
 def pandas_dtype(rule: ColumnRule) -> Any:
     """Return the canonical pandas dtype a column is normalised to."""
     return _PANDAS_DTYPES[rule.dtype]

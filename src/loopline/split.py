@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from loopline.config import DatasetConfig, SplitConfig
+from loopline.labels import outcome
 
 TARGET = "_target"  # 1.0 positive, 0.0 negative, NaN not yet observed
 LABEL_TIME = "_label_observed_at"
@@ -28,16 +29,16 @@ def join_labels(
     labels observed before the application itself are counted, never silently kept.
     """
     out = apps.copy()
-    positive = str(dataset.positive_label)
     if labels is None:  # the target is a column of the rows
-        raw = out[dataset.target].astype("str")
-        out[TARGET] = np.where(out[dataset.target].isna(), np.nan, (raw == positive).astype(float))
+        out[TARGET] = outcome(out[dataset.target], dataset.positive_label)
         out[LABEL_TIME] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
         return out, {"labels_in": int(out[dataset.target].notna().sum())}
     key, observed = dataset.id_column, dataset.labels.observed_at
     report = {"labels_in": len(labels)}
     labels = labels.sort_values(observed, kind="stable")
-    distinct = labels.groupby(key)[dataset.target].nunique()
+    # conflicts by value: "1" and "1.0" are the same outcome
+    y = pd.Series(outcome(labels[dataset.target], dataset.positive_label), index=labels.index)
+    distinct = y.groupby(labels[key]).nunique()
     conflicted = distinct.index[distinct > 1]
     report["conflicting_ids"] = len(conflicted)
     # set lookups: pandas' isin on arrow strings loops in Python (8 s at a million ids)
@@ -56,7 +57,7 @@ def join_labels(
         report["observed_before_application"] = int(early.sum())
         out.loc[early, LABEL_TIME] = pd.NaT
         value = value.mask(early)
-    out[TARGET] = np.where(value.isna(), np.nan, (value.astype("str") == positive).astype(float))
+    out[TARGET] = outcome(value, dataset.positive_label)
     report["labelled_rows"] = int(out[TARGET].notna().sum())
     return out, report
 

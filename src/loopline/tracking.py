@@ -90,14 +90,16 @@ def input_example(frame: Any, columns: list[str], rows: int = 3) -> Any:
     return example.astype(object).where(example.notna(), None)
 
 
-def log_bundle(model_dir: Path, *, name: str, example: Any) -> tuple[str, bool]:
-    """Log the bundle as a pyfunc model, register a version; make it champion if none is.
+def log_bundle(model_dir: Path, *, name: str, example: Any, bundle_id: str) -> str:
+    """Log the bundle as a pyfunc model and register it; return the new version.
 
-    Returns (version, became_champion). Promotion of later versions is a separate decision.
+    Registering never promotes: the gate stage decides which version is champion, the first
+    one included (it must pass the gate's absolute checks).
     """
     import mlflow
+    from mlflow import MlflowClient
 
-    from loopline.serving import mlflow_model, registry
+    from loopline.serving import mlflow_model
 
     info = mlflow.pyfunc.log_model(
         name="model",
@@ -108,7 +110,31 @@ def log_bundle(model_dir: Path, *, name: str, example: Any) -> tuple[str, bool]:
         pip_requirements=["loopline", "xgboost", "pandas", "pyarrow", "pandera"],
     )
     version = str(info.registered_model_version)
-    if registry.champion_version(name) is None:
-        registry.promote(name, version)
-        return version, True
-    return version, False
+    MlflowClient().set_model_version_tag(name, version, BUNDLE_TAG, bundle_id)
+    return version
+
+
+BUNDLE_TAG = "bundle_id"  # run and model-version tag: the bundle's content id (bundle.json)
+
+
+def find_tracked(experiment_id: str, name: str, bundle_id: str) -> dict[str, str] | None:
+    """Return {run_id, version} of a run that already recorded this exact bundle, else None.
+
+    The MLflow store is state DVC cannot see: on a fresh clone (or after the store was reset)
+    the track stage must record the bundle again, and when the store has it already, re-running
+    the stage must not register a duplicate version.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    runs = mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string=f"tags.{BUNDLE_TAG} = '{bundle_id}' and attributes.status = 'FINISHED'",
+        output_format="list",
+    )
+    client = MlflowClient()
+    for run in runs:
+        versions = client.search_model_versions(f"name = '{name}' and run_id = '{run.info.run_id}'")
+        if versions:
+            return {"run_id": run.info.run_id, "version": str(versions[0].version)}
+    return None

@@ -8,6 +8,7 @@ is promoted, and `loopline rollback` moves the alias back.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -22,14 +23,16 @@ from .conftest import BIN, Repo
 pytestmark = pytest.mark.slow
 
 REGISTER = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 import mlflow
 from loopline import tracking
-mlflow.set_tracking_uri('sqlite:///mlflow.db')
+mlflow.set_tracking_uri(os.environ.get('STORE', 'sqlite:///mlflow.db'))
 tracking.start_experiment('loopline-loans')
+folder = Path(sys.argv[1])
+bundle_id = json.loads((folder / 'bundle.json').read_text())['bundle_id']
 with mlflow.start_run() as run:
-    version, _ = tracking.log_bundle(Path(sys.argv[1]), name='loopline-loans', example=None)
+    version = tracking.log_bundle(folder, name='loopline-loans', example=None, bundle_id=bundle_id)
 print(json.dumps({'run_id': run.info.run_id, 'registered_model': 'loopline-loans',
                   'version': version}))
 """
@@ -42,13 +45,14 @@ print(registry.champion_version('loopline-loans'))
 """
 
 
-def _python(repo: Repo, code: str, *args: str) -> str:
+def _python(repo: Repo, code: str, *args: str, store: str | None = None) -> str:
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "PYTHONPATH": "src"}
     result = subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=repo.path,
         capture_output=True,
         text=True,
-        env={"PATH": f"{BIN}:/usr/bin:/bin", "PYTHONPATH": "src"},
+        env=env | ({"STORE": store} if store else {}),
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
@@ -136,3 +140,43 @@ def test_an_equal_challenger_is_promoted_and_rollback_restores_the_champion(
     assert again.returncode == 2
     assert "nothing to roll back to" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_a_first_model_that_fails_an_absolute_check_does_not_become_champion(
+    tiny_repo: Repo, tmp_path: Path
+) -> None:
+    """With no champion yet, the gate judges the absolute checks alone; a failure serves nothing
+    and says how to accept the model by hand."""
+    store = f"sqlite:///{tmp_path / 'empty.db'}"
+    bad = _shuffled_label_bundle(tiny_repo, tmp_path / "bad")
+    record = _python(tiny_repo, REGISTER, str(bad), store=store)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "mlflow_run.json").write_text(record)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("DVC_ROOT", None)
+    result = subprocess.run(
+        [
+            *(str(BIN / "python"), "-m", "loopline.stages.gate"),
+            *(f"paths.model_dir={bad}", f"paths.reports={reports}"),
+        ],
+        cwd=tiny_repo.path,
+        env=env | {"MLFLOW_TRACKING_URI": store},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    verdict = json.loads((reports / "gate.json").read_text())
+    assert verdict["champion_before"] is None and verdict["champion_after"] is None
+    assert verdict["action"].startswith("rejected: the first model")
+    assert "loopline promote 1" in verdict["action"]
+    assert any(reason.startswith("AUC") and " < " in reason for reason in verdict["reasons"])
+    served = subprocess.run(
+        [str(BIN / "loopline"), "serve", "--port", "1"],
+        cwd=tiny_repo.path,
+        env=env | {"MLFLOW_TRACKING_URI": store},
+        capture_output=True,
+        text=True,
+    )
+    assert served.returncode == 2
+    assert "did not pass the gate" in served.stderr and "loopline promote 1" in served.stderr

@@ -78,7 +78,7 @@ def test_a_retrain_reruns_only_what_the_new_partitions_affect(loop) -> None:
 
 def test_the_retrained_model_went_through_the_gate(loop) -> None:
     work, _, summary = loop
-    gate = json.loads((work / "reports/gate.json").read_text())  # the latest retrain's
+    gate = json.loads((work / "reports/loans/gate.json").read_text())  # the latest retrain's
     assert gate["challenger"] != "1" and gate["champion_metrics"] is not None
     assert {c["check"] for c in gate["checks"]} >= {"min_auc", "auc_gain", "slices"}
     if gate["passed"]:
@@ -122,7 +122,7 @@ def test_feedback_and_monitor_commands_in_the_loop_workspace(loop, tmp_path: Pat
 
     work, _, _ = loop
     repo = Repo(work)
-    served = read_log(work / "data/predictions").frame["input.application_id"].astype(str)
+    served = read_log(work / "data/predictions/loans").frame["input.application_id"].astype(str)
     fed = set(
         pd.concat(
             pd.read_parquet(p) for p in (work / "data/feedback/loans").glob("*/labels.parquet")
@@ -144,6 +144,6 @@ def test_feedback_and_monitor_commands_in_the_loop_workspace(loop, tmp_path: Pat
     report = repo.run("loopline", "monitor", check=False)
     assert report.returncode in (0, 3), report.stderr
     assert "verdict:" in report.stdout
-    assert (work / "reports/monitoring.html").exists()
+    assert (work / "reports/loans/monitoring.html").exists()
     bad = repo.run("loopline", "feedback", str(tmp_path / "missing.csv"), check=False)
     assert bad.returncode == 2 and "not found" in bad.stderr and "Traceback" not in bad.stderr

@@ -49,20 +49,24 @@ def test_full_run_produces_every_artifact(tiny_repo: Repo) -> None:
         "models/loans/features.json",
         "models/loans/baseline.json",
         "models/loans/policy.json",
-        "reports/review_queue.csv",
+        "reports/loans/review_queue.csv",
     ):
         assert (tiny_repo.path / path).stat().st_size > 0, path
-    metrics = _json(tiny_repo, "reports/metrics.json")
+    metrics = _json(tiny_repo, "reports/loans/evaluation.json")
     assert metrics["test"]["xgboost"]["roc_auc"] > 0.65
     assert metrics["test"]["baseline"]["roc_auc"] > 0.55
     assert set(metrics["slices"]) == {"region", "channel", "age_band"}
-    policy = _json(tiny_repo, "reports/policy.json")
+    headline = _json(tiny_repo, "reports/loans/metrics.json")  # what `dvc metrics show` prints
+    assert headline["test"]["xgboost"]["roc_auc"] == metrics["test"]["xgboost"]["roc_auc"]
+    shown = tiny_repo.run("dvc", "metrics", "show").stdout
+    assert max(len(line) for line in shown.splitlines()) <= 160, shown
+    policy = _json(tiny_repo, "reports/loans/policy.json")
     assert 0 < policy["threshold"] < 1
     assert json.loads((tiny_repo.path / "models/loans/policy.json").read_text())["model_sha256"]
 
 
 def test_rows_are_conserved_through_validation(tiny_repo: Repo) -> None:
-    report = _json(tiny_repo, "reports/validation.json")
+    report = _json(tiny_repo, "reports/loans/validation.json")
     apps = report["applications"]
     assert apps["rows_in"] == apps["accepted"] + apps["quarantined"]
     assert apps["quarantined"] > 0, "the simulator injects defects; some must be quarantined"
@@ -89,7 +93,7 @@ def test_rows_are_conserved_through_validation(tiny_repo: Repo) -> None:
 
 
 def test_mlflow_run_records_params_metrics_and_lineage(tiny_repo: Repo) -> None:
-    run_id = _json(tiny_repo, "reports/mlflow_run.json")["run_id"]
+    run_id = _json(tiny_repo, "reports/loans/mlflow_run.json")["run_id"]
     db = sqlite3.connect(tiny_repo.path / "mlflow.db")
     tags = dict(db.execute("select key, value from tags where run_uuid=?", (run_id,)))
     params = dict(db.execute("select key, value from params where run_uuid=?", (run_id,)))
@@ -190,7 +194,7 @@ def test_queued_grid_records_every_run_to_the_shared_mlflow_store(tiny_repo: Rep
 
 def test_a_stage_run_by_hand_takes_hydra_overrides(tiny_repo: Repo) -> None:
     tiny_repo.run("python", "-m", "loopline.stages.evaluate", "evaluate.calibration_bins=4")
-    calibration = pd.read_csv(tiny_repo.path / "reports/plots/calibration.csv")
+    calibration = pd.read_csv(tiny_repo.path / "reports/loans/plots/calibration.csv")
     assert len(calibration) <= 4
     assert not (tiny_repo.path / "outputs").exists(), "no stray Hydra output folders"
     assert not list(tiny_repo.path.glob("**/.hydra"))
@@ -224,11 +228,11 @@ def test_census_dataset_runs_through_the_same_stages(repo_factory) -> None:
         "policy",
         "track",
     } <= ran_stages(result.stdout)
-    validation = _json(repo, "reports/validation.json")["applications"]
+    validation = _json(repo, "reports/census/validation.json")["applications"]
     assert validation["rows_in"] == 3000 == validation["accepted"] + validation["quarantined"]
-    metrics = _json(repo, "reports/metrics.json")
+    metrics = _json(repo, "reports/census/metrics.json")
     assert metrics["test"]["xgboost"]["roc_auc"] > 0.7
-    split = _json(repo, "reports/split.json")["splits"]
+    split = _json(repo, "reports/census/split.json")["splits"]
     rates = [split[name]["positive_rate"] for name in ("train", "valid", "test")]
     assert max(rates) - min(rates) < 0.03, "stratified split keeps the positive rate"
     features = json.loads(Path(repo.path / "models/census/features.json").read_text())

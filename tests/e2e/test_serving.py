@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,70 +13,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import BIN, Repo, make_repo
+from .conftest import Repo, make_repo
+from .service import Client, serving
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Client:
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
-    ) -> tuple[int, object]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            raw = response.read()
-        finally:
-            conn.close()
-        try:
-            return response.status, json.loads(raw)
-        except json.JSONDecodeError:
-            return response.status, raw.decode(errors="replace")
-
-    def predict(self, payload: object) -> tuple[int, object]:
-        body = json.dumps(payload).encode()
-        return self.request("POST", "/predict", body, {"Content-Type": "application/json"})
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Repo, Client]]:
     repo = make_repo(tmp_path_factory.mktemp("serving"), experiment="tiny")
     repo.repro()
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DVC_ROOT", "MLFLOW_TRACKING_URI")}
-    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
-    server = subprocess.Popen(
-        [str(BIN / "loopline"), "serve", "--port", str(port), "--poll-seconds", "0.5"],
-        cwd=repo.path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    client = Client(port)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if client.request("GET", "/ready")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        server.kill()
-        raise AssertionError(f"service did not become ready:\n{server.communicate()[0]}")
-    yield repo, client
-    server.terminate()
-    server.wait(timeout=30)
+    with serving(repo, "--poll-seconds", "0.5") as client:
+        yield repo, client
 
 
 def _records(repo: Repo, n: int) -> tuple[pd.DataFrame, list[dict]]:
@@ -103,7 +48,7 @@ def _records(repo: Repo, n: int) -> tuple[pd.DataFrame, list[dict]]:
 def _log_records(repo: Repo) -> pd.DataFrame:
     from loopline.predlog import read_log
 
-    return read_log(repo.path / "data/predictions").frame
+    return read_log(repo.path / "data/predictions/loans").frame
 
 
 def test_service_reports_health_and_model(served: tuple[Repo, Client]) -> None:
@@ -114,7 +59,7 @@ def test_service_reports_health_and_model(served: tuple[Repo, Client]) -> None:
     assert info["name"] == "loopline-loans" and info["version"] == "1"
     assert (
         info["training_run"]
-        == json.loads((repo.path / "reports/mlflow_run.json").read_text())["run_id"]
+        == json.loads((repo.path / "reports/loans/mlflow_run.json").read_text())["run_id"]
     )
     assert (
         info["bundle_id"]
@@ -129,7 +74,7 @@ def test_rest_batch_and_evaluation_paths_agree_exactly(served: tuple[Repo, Clien
     test, records = _records(repo, 200)
     status, predictions = client.predict(records)
     assert status == 200, predictions
-    decisions = pd.read_parquet(repo.path / "reports/decisions_test.parquet").set_index("row")
+    decisions = pd.read_parquet(repo.path / "reports/loans/decisions_test.parquet").set_index("row")
     expected = decisions.loc[test.index]
     np.testing.assert_array_equal([p["score"] for p in predictions], expected["score"].to_numpy())
     assert [p["decision"] for p in predictions] == expected["decision"].tolist()

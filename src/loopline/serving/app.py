@@ -52,7 +52,7 @@ class Settings:
     model: str = "champion"  # champion | NAME/VERSION | a bundle folder
     dataset: str = "loans"
     cache_dir: Path = Path(".loopline/models")
-    log_dir: Path = Path("data/predictions")
+    log_dir: Path = Path("data/predictions/loans")
     poll_seconds: float = 5.0  # how often the champion alias is checked; 0 = never
 
 
@@ -111,9 +111,16 @@ class ModelHolder:
         self._stop.set()
 
 
-def request_model(schema: TableSchema) -> type[BaseModel]:
-    """Return the pydantic model of one application: schema columns as optional JSON scalars."""
+def request_model(schema: TableSchema, ignored: tuple[str, ...] = ()) -> type[BaseModel]:
+    """Return the pydantic model of one application: schema columns as optional JSON scalars.
+
+    `ignored` fields (the label: an outcome, not an input) are accepted and never used.
+    """
     fields: dict[str, Any] = {rule.name: (Scalar, Field(default=None)) for rule in schema.columns}
+    for name in ignored:
+        fields.setdefault(
+            name, (Scalar, Field(default=None, description="ignored: a label is not an input"))
+        )
     return create_model(
         "Application",
         __config__=ConfigDict(extra="forbid"),
@@ -201,7 +208,7 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
     if holder.current is None:
         holder.load()
     schema = holder.current.bundle.schema
-    application = request_model(schema)
+    application = request_model(schema, ignored=(holder.current.bundle.dataset.target,))
     example = example_record(schema)
     prediction_log = PredictionLog(settings.log_dir)
 

@@ -55,10 +55,7 @@ def resolve(source: str, *, dataset: str, cache_dir: Path) -> Resolved:
     if source == CHAMPION:
         version = champion_version(name)
         if version is None:
-            raise LookupError(
-                f"no model version of {name} has the alias '{CHAMPION}': run `dvc repro` "
-                "(the track stage registers one) or `loopline promote VERSION`"
-            )
+            raise LookupError(no_champion_advice(name))
     elif "/" in source and source.split("/", 1)[1].isdigit():
         name, version = source.split("/", 1)
     else:
@@ -80,6 +77,28 @@ def resolve(source: str, *, dataset: str, cache_dir: Path) -> Resolved:
 
     run_id = MlflowClient().get_model_version(name, version).run_id
     return Resolved(path=target, name=name, version=version, run_id=run_id)
+
+
+def no_champion_advice(name: str) -> str:
+    """Return why nothing is champion and the command that fixes it, from the registry."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    versions = MlflowClient().search_model_versions(f"name = '{name}'")
+    store = mlflow.get_tracking_uri()
+    if not versions:
+        return (
+            f"the MLflow store {store} has no registered model {name}. Record the current "
+            "bundle with `dvc repro --force --single-item track && dvc repro` (the store is "
+            "not in git or DVC: a new clone or a reset store starts empty)"
+        )
+    newest = max(versions, key=lambda v: int(v.version))
+    why = newest.tags.get("gate_reasons") or newest.tags.get("gate_action") or "not judged yet"
+    return (
+        f"no version of {name} has the alias '{CHAMPION}': version {newest.version} did not "
+        f"pass the gate ({why}; see reports/<dataset>/gate.json). Serve it anyway with "
+        f"`loopline promote {newest.version}`, or serve a folder with --model models/<dataset>"
+    )
 
 
 PREVIOUS = "previous_champion"  # model version tag: the champion it replaced

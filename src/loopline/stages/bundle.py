@@ -12,6 +12,7 @@ from loopline import bundle, drift, evaluate, train
 from loopline.config import Config
 from loopline.features import model_frame
 from loopline.io import read_json, read_table, write_json, write_table
+from loopline.schemas import scoring_spec
 from loopline.split import LABEL_TIME, SPLIT, TARGET
 from loopline.stages import run_stage
 
@@ -25,7 +26,9 @@ def task(cfg: Config) -> None:
         bundle.history_table(frame, cfg.dataset, TARGET, LABEL_TIME), model_dir / "history.parquet"
     )
     write_json(reference(cfg, model_dir), model_dir / "reference.json")
-    schema_spec = yaml.safe_load(Path(cfg.dataset.schema_path).read_text())
+    schema_spec = scoring_spec(
+        yaml.safe_load(Path(cfg.dataset.schema_path).read_text()), cfg.dataset
+    )
     meta = bundle.manifest(
         model_dir, dataset=cfg.dataset, features_cfg=cfg.features, schema_spec=schema_spec
     )

@@ -44,7 +44,10 @@ def task(cfg: Config) -> None:
     test = metrics["test"]
     if test["xgboost"]["roc_auc"] is not None and test["baseline"]["roc_auc"] is not None:
         metrics["auc_gain_over_baseline"] = test["xgboost"]["roc_auc"] - test["baseline"]["roc_auc"]
-    write_json(evaluate.json_safe(metrics), Path(cfg.paths.reports) / "metrics.json")
+    reports = Path(cfg.paths.reports)
+    write_json(evaluate.json_safe(metrics), reports / "evaluation.json")
+    # DVC's metrics file holds the headline only, so `dvc metrics show` fits a terminal
+    write_json(evaluate.json_safe(evaluate.headline(metrics)), reports / "metrics.json")
     log.info("test: %s", test)
 
 

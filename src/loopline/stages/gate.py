@@ -51,15 +51,9 @@ def task(cfg: Config) -> None:
         )
         old = gate.assess(gate.with_history(Bundle.load(found.path), challenger), rows, y, **common)
     verdict = gate.decide(new, old, cfg.gate)
-    if champion == version:
-        action = "champion already (the first model registered becomes champion)"
-    elif verdict["passed"] and cfg.gate.auto_promote:
+    action = gate.action(verdict, challenger=version, champion=champion, cfg=cfg.gate)
+    if action.startswith("promoted"):
         registry.promote(name, version)
-        action = f"promoted: version {version} replaces {champion}"
-    elif verdict["passed"]:
-        action = f"passed, not promoted (gate.auto_promote is false): `loopline promote {version}`"
-    else:
-        action = f"rejected: version {champion} stays champion"
     report = {
         "model": name,
         "challenger": version,

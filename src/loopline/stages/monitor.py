@@ -96,7 +96,13 @@ def write_report(report: dict[str, Any], reports: Path) -> Path:
 
 
 def task(cfg: Config) -> None:
-    bundle_dir, model = resolve_bundle(cfg, "champion")
+    try:
+        bundle_dir, model = resolve_bundle(cfg, "champion")
+    except StageError as exc:  # nothing serves yet (the gate rejected the first model)
+        verdict = {"status": "no_champion", "reasons": [str(exc)], "warnings": []}
+        write_report({"model": None, "periods": [], "verdict": verdict}, Path(cfg.paths.reports))
+        log.warning("nothing to monitor: %s", exc)
+        return
     report = build_report(
         cfg,
         bundle_dir,

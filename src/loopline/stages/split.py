@@ -10,6 +10,7 @@ import pandas as pd
 from loopline import split
 from loopline.config import Config
 from loopline.io import read_table, write_json, write_table
+from loopline.labels import check_both_classes
 from loopline.stages import StageError, run_stage
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,17 @@ def task(cfg: Config) -> None:
     if cfg.dataset.labels is not None and labels is None:
         raise StageError(f"dataset {cfg.dataset.name} expects label batches; none were accepted")
     joined, label_report = split.join_labels(apps, labels, cfg.dataset)
+    source = labels if labels is not None else apps
+    try:
+        check_both_classes(
+            joined[split.TARGET].to_numpy(),
+            dataset_name=cfg.dataset.name,
+            target=cfg.dataset.target,
+            positive=cfg.dataset.positive_label,
+            seen=sorted(map(str, source[cfg.dataset.target].dropna().unique())),
+        )
+    except ValueError as exc:
+        raise StageError(str(exc)) from None
     if cfg.dataset.time_column:
         joined = joined.sort_values(cfg.dataset.time_column, kind="stable", ignore_index=True)
     try:

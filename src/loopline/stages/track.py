@@ -25,18 +25,26 @@ def task(cfg: Config) -> None:
     root, reports, model_dir = repo_root(), Path(cfg.paths.reports), Path(cfg.paths.model_dir)
     params = yaml.safe_load((root / "params.yaml").read_text())
     experiment_id = tracking.start_experiment(f"loopline-{cfg.dataset.name}")
+    name = registry.model_name(cfg.dataset.name)
+    bundle_id = read_json(model_dir / "bundle.json")["bundle_id"]
+    found = tracking.find_tracked(experiment_id, name, bundle_id)
+    if found is not None:  # this store has the bundle already: nothing new to record
+        _write_record(reports, cfg.dataset.name, name, found["run_id"], found["version"])
+        log.info("bundle %s is already %s version %s", bundle_id, name, found["version"])
+        return
     tags = {
         "mlflow.source.git.commit": tracking.git_commit(root) or "unknown",
         "dataset": cfg.dataset.name,
         "model_sha256": file_sha256(model_dir / "model.ubj"),
         "dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
+        tracking.BUNDLE_TAG: bundle_id,
     }
     if cfg.sweep:  # one of `loopline sweep`'s runs: filed under the sweep's parent run
         tags |= {"sweep": cfg.sweep, "mlflow.parentRunId": cfg.sweep}
     with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
         mlflow.log_params(tracking.loggable_params(params))
         mlflow.log_artifact(str(root / "params.yaml"))
-        metrics = read_json(reports / "metrics.json")
+        metrics = read_json(reports / "evaluation.json")
         metrics["policy"] = read_json(reports / "policy.json")
         metrics["validation"] = read_json(reports / "validation.json").get("applications", {})
         mlflow.log_metrics(tracking.numeric_metrics(metrics))
@@ -44,26 +52,34 @@ def task(cfg: Config) -> None:
         mlflow.log_artifacts(str(model_dir), artifact_path="bundle")
         mlflow.log_artifacts(str(reports / "plots"), artifact_path="plots")
         tables = {p.stem: pd.read_csv(p) for p in sorted((reports / "plots").glob("*.csv"))}
-        for name, figure in figures.render(tables).items():
-            mlflow.log_figure(figure, f"figures/{name}.png")
-        for name in ("metrics.json", "policy.json", "validation.json", "split.json", "train.json"):
-            if (reports / name).exists():
-                mlflow.log_artifact(str(reports / name), artifact_path="reports")
+        for title, figure in figures.render(tables).items():
+            mlflow.log_figure(figure, f"figures/{title}.png")
+        for report in (
+            "evaluation.json",
+            "policy.json",
+            "validation.json",
+            "split.json",
+            "train.json",
+        ):
+            if (reports / report).exists():
+                mlflow.log_artifact(str(reports / report), artifact_path="reports")
         example = tracking.input_example(
             read_table(cfg.paths.split), [c["name"] for c in _schema_columns(model_dir)]
         )
-        version, champion = tracking.log_bundle(
-            model_dir, name=registry.model_name(cfg.dataset.name), example=example
-        )
-        record = {
-            "run_id": run.info.run_id,
-            "experiment": f"loopline-{cfg.dataset.name}",
-            "registered_model": registry.model_name(cfg.dataset.name),
-            "version": version,
-            "champion": champion,
-        }
+        version = tracking.log_bundle(model_dir, name=name, example=example, bundle_id=bundle_id)
+    _write_record(reports, cfg.dataset.name, name, run.info.run_id, version)
+    log.info("MLflow run %s recorded; %s version %s registered", run.info.run_id, name, version)
+
+
+def _write_record(reports: Path, dataset: str, name: str, run_id: str, version: str) -> None:
+    """Write reports/mlflow_run.json: the run and the registered version the gate judges."""
+    record = {
+        "run_id": run_id,
+        "experiment": f"loopline-{dataset}",
+        "registered_model": name,
+        "version": version,
+    }
     write_json(record, reports / "mlflow_run.json")
-    log.info("MLflow run %s recorded", record["run_id"])
 
 
 def _schema_columns(model_dir: Path) -> list[dict]:

@@ -1,0 +1,78 @@
+"""A real `loopline serve` process on 127.0.0.1 and a small HTTP client for the e2e tests."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .conftest import BIN, Repo
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> tuple[int, object]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            raw = response.read()
+        finally:
+            conn.close()
+        try:
+            return response.status, json.loads(raw)
+        except json.JSONDecodeError:
+            return response.status, raw.decode(errors="replace")
+
+    def predict(self, payload: object) -> tuple[int, object]:
+        body = json.dumps(payload).encode()
+        return self.request("POST", "/predict", body, {"Content-Type": "application/json"})
+
+
+@contextmanager
+def serving(repo: Repo, *args: str, timeout: float = 120) -> Iterator[Client]:
+    """Run `loopline serve ARGS` in the repository until the block ends; yield a client."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DVC_ROOT", "MLFLOW_TRACKING_URI")}
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    server = subprocess.Popen(
+        [str(BIN / "loopline"), "serve", "--port", str(port), *args],
+        cwd=repo.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    client = Client(port)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"`loopline serve` exited:\n{server.communicate()[0]}")
+        try:
+            if client.request("GET", "/ready")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        server.kill()
+        raise AssertionError(f"service did not become ready:\n{server.communicate()[0]}")
+    try:
+        yield client
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
