@@ -130,3 +130,10 @@ def test_params_check_reports_fresh_params() -> None:
     result = CliRunner().invoke(app, ["params", "--check"])
     assert result.exit_code == 0, result.output
     assert "matches conf/" in result.output
+
+
+def test_params_refuses_overrides_that_would_not_last():
+    """params.yaml is always conf/ composed: a key=value override points at conf/ or -S."""
+    result = CliRunner().invoke(app, ["params", "model.max_depth=3"])
+    assert result.exit_code == 2
+    assert "dvc exp run -S model.max_depth=3" in result.output

@@ -110,7 +110,7 @@ def check_config(raw: dict[str, Any], root: Path | None = None) -> Any:
         key = getattr(exc, "full_key", None) or "?"
         problem = "unknown key" if "not in" in str(exc) else "bad value for"
         raise ConfigError(
-            f"{_file_of(key, root)}: {problem} `{key}` ({str(exc).splitlines()[0]})"
+            f"{_file_of(key, root, raw)}: {problem} `{key}` ({str(exc).splitlines()[0]})"
         ) from None
     try:
         columns = set(table_schema(root / cfg.dataset.schema_path).names)
@@ -144,10 +144,13 @@ def _engineered(cfg: Any) -> set[str]:
     return names
 
 
-def _file_of(key: str, root: Path) -> str:
+def _file_of(key: str, root: Path, raw: dict[str, Any]) -> str:
     """Return the conf/ file most likely to hold a dotted key (for error messages)."""
     parts = key.split(".")
     candidates = []
+    named = (raw.get("dataset") or {}).get("name") if isinstance(raw, dict) else None
+    if parts[0] == "dataset" and named:  # the composed dataset, also under an override
+        candidates.append(f"conf/dataset/{named}.yaml")
     if parts[0] in GROUPS and (choice := group_choice(parts[0], root)):
         candidates.append(f"conf/{parts[0]}/{choice}.yaml")
     if choice := group_choice("experiment", root):
