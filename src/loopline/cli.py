@@ -36,7 +36,12 @@ LogDirOption = Annotated[
 
 def _log_dir(log_dir: Path | None, dataset: str) -> Path:
     """Return the prediction log folder: the one given, else the dataset's (paths.predictions)."""
-    return log_dir or Path(_config([f"dataset={dataset}"]).paths.predictions)
+    if log_dir is not None:
+        return log_dir
+    try:
+        return Path(_config([f"dataset={dataset}"]).paths.predictions)
+    except FileNotFoundError:  # outside a Loopline repository (a bundle folder scored anywhere)
+        return Path("data/predictions") / dataset
 
 
 def _dataset(name: str | None) -> str:
@@ -322,13 +327,14 @@ def promote(
     typer.echo(f"{name}: champion is now version {version} (was {previous})")
 
 
-def _resolve_model(model: str, dataset: str) -> Any:
+def _resolve_model(model: str, dataset: str | None) -> Any:
     """Return the bundle folder of `champion`, NAME/VERSION or a folder (registry.Resolved)."""
     from loopline.paths import mlflow_uri, shared_root
     from loopline.serving import registry
 
     if model != registry.CHAMPION and Path(model).exists():
         return registry.Resolved(path=Path(model), name=None, version=None)
+    dataset = _dataset(dataset)
     import mlflow
 
     mlflow.set_tracking_uri(mlflow_uri())
@@ -381,8 +387,6 @@ def score(
     the whole file); quarantined rows are written beside OUTPUT with their reasons.
     Exit status: 0 all rows scored, 1 some rows quarantined, 2 the file cannot be scored.
     """
-    dataset = _dataset(dataset)
-    log_dir = _log_dir(log_dir, dataset)
     from types import SimpleNamespace
 
     from loopline.bundle import Bundle
@@ -420,7 +424,7 @@ def score(
             source_key=key,
             source=source,
             chunk_rows=chunk_rows,
-            log_dir=None if no_log else log_dir,
+            log_dir=None if no_log else _log_dir(log_dir, bundle.dataset.name),
             progress=progress,
         )
     except (DataFileError, ValidationStopError, SchemaFileError, LookupError) as exc:

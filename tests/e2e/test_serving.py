@@ -191,7 +191,8 @@ def test_promoting_a_new_champion_swaps_without_failing_requests(
         "if not c.startswith('_') and c!='split'];"
         "ex=tracking.input_example(pd.read_parquet('data/processed/loans/split.parquet'), cols);"
         "import mlflow; mlflow.set_tracking_uri('sqlite:///mlflow.db');"
-        "v, _ = tracking.log_bundle(Path('models/loans'), name='loopline-loans', example=ex);"
+        "v = tracking.log_bundle(Path('models/loans'), name='loopline-loans', example=ex,"
+        " bundle_id='copy');"
         "registry.promote('loopline-loans', v); print(v)"
     )
     result = subprocess.run(
