@@ -153,3 +153,31 @@ def test_syntax_error(source: str) -> None:
 
 def test_expression_error_is_a_value_error() -> None:
     assert issubclass(ExpressionError, ValueError)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "'%0100000000d' % 1",  # 100 MB per evaluation through Python's str formatting
+        "'x' * 100000000",
+        "age + 'a'",
+    ],
+)
+def test_text_never_reaches_arithmetic(source):
+    with pytest.raises(ExpressionError, match="text"):
+        compile_expression(source)
+
+
+def test_text_columns_in_arithmetic_fail_clearly_instead_of_formatting():
+    expr = compile_expression("name % 1")
+    with pytest.raises(ExpressionError, match="arithmetic needs numbers"):
+        expr.evaluate({"name": np.array(["%0100000000d"], dtype=object)})
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["(" * 400 + "1" + ")" * 400, "-" * 100_000 + "1", "1" + " + 1" * 300, "x" * 2_000],
+)
+def test_deep_or_huge_expressions_get_a_message_not_a_crash(source):
+    with pytest.raises(ExpressionError, match="nested|too long"):
+        compile_expression(source)

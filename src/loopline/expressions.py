@@ -36,6 +36,10 @@ _COMPARE: dict[type, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 }
 
 
+MAX_LENGTH = 1_000  # characters: rules and formulas are one line of domain knowledge
+MAX_DEPTH = 40  # nesting of operations; deeper input is refused before it can exhaust memory
+
+
 class ExpressionError(ValueError):
     """An expression in config is not allowed or names an unknown column."""
 
@@ -62,13 +66,43 @@ class Expression:
 
 def compile_expression(source: str) -> Expression:
     """Return the compiled form of `source`, or raise ExpressionError naming what is not allowed."""
+    if len(source) > MAX_LENGTH:
+        raise ExpressionError(
+            f"expression of {len(source):,} characters is too long (at most {MAX_LENGTH:,})"
+        )
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"cannot parse expression {source!r}: {exc.msg}") from exc
+    except (MemoryError, RecursionError):
+        raise ExpressionError(f"expression {source[:60]!r}... is nested too deeply") from None
+    if _depth(tree.body) > MAX_DEPTH:
+        raise ExpressionError(
+            f"expression {source[:60]!r} is nested more than {MAX_DEPTH} levels deep"
+        )
     names: list[str] = []
     fn = _build(tree.body, source, names)
     return Expression(source=source, columns=tuple(dict.fromkeys(names)), _fn=fn)
+
+
+def _depth(node: ast.AST) -> int:
+    """Return how deeply operations nest (iteratively: deep input must not recurse here)."""
+    deepest, todo = 0, [(node, 1)]
+    while todo:
+        current, level = todo.pop()
+        deepest = max(deepest, level)
+        if level <= MAX_DEPTH:  # no need to walk further once too deep
+            todo.extend((child, level + 1) for child in ast.iter_child_nodes(current))
+    return deepest
+
+
+def _number(value: object) -> np.ndarray:
+    """Return an operand of arithmetic as floats: text never reaches `%`, `+` or `*`
+    (Python's str % and str * would format or repeat it, at any cost in memory)."""
+    try:
+        return np.asarray(value, dtype="float64")
+    except (TypeError, ValueError):
+        raise ExpressionError("arithmetic needs numbers; a text value reached it") from None
 
 
 def _build(node: ast.AST, source: str, names: list[str]) -> Callable[[Columns], np.ndarray]:
@@ -81,12 +115,18 @@ def _build(node: ast.AST, source: str, names: list[str]) -> Callable[[Columns], 
         value = node.value if isinstance(node.value, str) else np.float64(node.value)
         return lambda d: value  # type: ignore[return-value]
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        for side in (node.left, node.right):
+            if isinstance(side, ast.Constant) and isinstance(side.value, str):
+                raise ExpressionError(
+                    f"text {side.value[:20]!r} in arithmetic in {source!r}: text may only be "
+                    "compared (region == 'north')"
+                )
         op, left, right = (
             _BINARY[type(node.op)],
             _build(node.left, source, names),
             _build(node.right, source, names),
         )
-        return lambda d: op(left(d), right(d))
+        return lambda d: op(_number(left(d)), _number(right(d)))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.Not):
         inner = _build(node.operand, source, names)
         if isinstance(node.op, ast.USub):
