@@ -147,3 +147,28 @@ def test_empty_file_and_dataset_without_delayed_labels_fail_clearly(tmp_path, lo
             labels, dataset=census, log=served_log(), root=tmp_path / "fb", schema_columns=[]
         )
     assert not (tmp_path / "fb").exists() or not feedback.partitions(tmp_path / "fb")
+
+
+def test_a_batch_with_no_valid_label_publishes_nothing(tmp_path, loans):
+    """No empty partition for `dvc add` to track; every row still has its reason (issue 10)."""
+    labels = write_labels(
+        tmp_path / "2025-05.csv",
+        [("ZZZ", 1, "2025-04-03T00:00:00"), ("A3", 7, "2025-04-04T00:00:00")],
+    )
+    result = ingest(labels, tmp_path / "fb", loans)
+    assert result.partition is None
+    assert result.report["kept"] == 0 and result.report["rejected"] == 2
+    assert not (tmp_path / "fb").exists() or not any((tmp_path / "fb").iterdir())
+
+
+def test_a_published_partition_is_readable_by_others(tmp_path, loans):
+    """mkdtemp's private 0700 must not leak into the published folder."""
+    import os
+
+    labels = write_labels(tmp_path / "2025-04.csv", [("A0", 0, "2025-04-01T00:00:00")])
+    old = os.umask(0o022)
+    try:
+        result = ingest(labels, tmp_path / "fb", loans)
+    finally:
+        os.umask(old)
+    assert result.partition.stat().st_mode & 0o777 == 0o755

@@ -88,3 +88,29 @@ def test_figures_render_every_table_to_png() -> None:
         figure.savefig(buffer, format="png")
         assert buffer.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
     assert figures.render({}) == {}
+
+
+def test_runs_left_running_by_a_killed_process_are_marked_killed(tmp_path, monkeypatch):
+    """A `track` killed mid-run leaves its run RUNNING; the next one closes it (issue 10)."""
+    import subprocess
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from loopline import tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    experiment = tracking.start_experiment("loopline-test")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    client = MlflowClient()
+    host = tracking.owner().rpartition(":")[0]
+    orphan = client.create_run(experiment, tags={tracking.OWNER_TAG: f"{host}:{dead.pid}"})
+    alive = client.create_run(experiment, tags={tracking.OWNER_TAG: tracking.owner()})
+    elsewhere = client.create_run(experiment, tags={tracking.OWNER_TAG: "other-host:1"})
+    assert tracking.end_orphaned_runs(experiment) == [orphan.info.run_id]
+    status = {r: client.get_run(r).info.status for r in (orphan.info.run_id, alive.info.run_id)}
+    assert status == {orphan.info.run_id: "KILLED", alive.info.run_id: "RUNNING"}
+    assert client.get_run(elsewhere.info.run_id).info.status == "RUNNING"
+    mlflow.set_tracking_uri("")

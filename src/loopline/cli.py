@@ -477,6 +477,14 @@ def feedback(
     except (DataFileError, ValidationStopError, SchemaFileError) as exc:
         _fail(str(exc), as_json=False)
     report = result.report
+    if result.partition is None:
+        typer.echo(
+            f"{labels_file}: {report['rows_in']} labels, none kept: nothing published "
+            "(no partition, nothing for `dvc repro` to retrain on)"
+        )
+        for reason, count in report["reasons"].items():
+            typer.echo(f"  {count:>7}  {reason}")
+        raise typer.Exit(1)
     if result.already_ingested:
         typer.echo(f"{labels_file}: already fed back as {result.partition} (nothing changed)")
         raise typer.Exit(0)

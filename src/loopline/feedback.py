@@ -52,7 +52,8 @@ LOGGED = ("request_id", "logged_at", "model_version", "bundle_id", "score", "dec
 
 @dataclass
 class FeedbackResult:
-    partition: Path  # the partition holding this batch (new, or the earlier one)
+    partition: Path | None  # the partition holding this batch (new, or the earlier one);
+    # None when no label was kept: an empty batch publishes nothing
     already_ingested: bool
     report: dict[str, Any]
 
@@ -244,11 +245,14 @@ def ingest_feedback(
         "observed_to": None if until is None else str(until),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    month = pd.Timestamp(until).strftime("%Y-%m") if until is not None else "empty"
+    if joined.empty:  # nothing to learn from: no partition, no `dvc add` of an empty folder
+        return FeedbackResult(None, False, report)
+    month = pd.Timestamp(until).strftime("%Y-%m")
     final = root / f"{month}_{digest[:12]}"
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
     try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would make the partition private
         write_table(joined[label_columns], tmp / "labels.parquet")
         write_table(joined, tmp / "predictions.parquet")
         write_table(logged_inputs(apps, schema_columns), tmp / "applications.parquet")
@@ -258,6 +262,15 @@ def ingest_feedback(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return FeedbackResult(final, False, report)
+
+
+def _umask() -> int:
+    """Return the process umask (read by setting it, then restoring it)."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def realised(root: str | Path) -> pd.DataFrame:

@@ -396,8 +396,10 @@ def _feed(
         schema_columns=schema.names,
         history=feedback.history_ids(workdir / cfg.paths.validated, cfg.dataset),
     )
-    if not result.already_ingested:
+    if result.partition is not None and not result.already_ingested:
         workspace.run(workdir, "dvc", "add", str(result.partition.relative_to(workdir)))
+    if result.partition is None:  # every label rejected: nothing was published
+        return 0, 0
     shifted = 0
     if shift_from is not None:
         kept = pd.read_parquet(result.partition / "predictions.parquet", columns=["applied_at"])

@@ -114,6 +114,50 @@ def log_bundle(model_dir: Path, *, name: str, example: Any, bundle_id: str) -> s
     return version
 
 
+OWNER_TAG = "loopline.owner"  # "host:pid" of the process that opened the run
+
+
+def owner() -> str:
+    """Return this process's "host:pid" (a run tagged with it is ours while we live)."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def end_orphaned_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED the RUNNING runs whose process on this host is gone; return their ids.
+
+    A `track` killed mid-run (SIGKILL, a crash) cannot close its run, which would otherwise
+    stay RUNNING forever. Runs of live processes (a sweep's other workers) are left alone.
+    """
+    import os
+    import socket
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    host, ended = socket.gethostname(), []
+    runs = mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string="attributes.status = 'RUNNING'",
+        output_format="list",
+    )
+    for run in runs:
+        tag = run.data.tags.get(OWNER_TAG, "")
+        run_host, _, pid = tag.rpartition(":")
+        if run_host != host or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            MlflowClient().set_terminated(run.info.run_id, status="KILLED")
+            ended.append(run.info.run_id)
+        except PermissionError:  # alive, someone else's
+            continue
+    return ended
+
+
 BUNDLE_TAG = "bundle_id"  # run and model-version tag: the bundle's content id (bundle.json)
 
 

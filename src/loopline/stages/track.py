@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +27,10 @@ def task(cfg: Config) -> None:
     root, reports, model_dir = repo_root(), Path(cfg.paths.reports), Path(cfg.paths.model_dir)
     params = yaml.safe_load((root / "params.yaml").read_text())
     experiment_id = tracking.start_experiment(f"loopline-{cfg.dataset.name}")
+    for run_id in tracking.end_orphaned_runs(experiment_id):
+        log.warning("run %s was left RUNNING by a killed track: marked KILLED", run_id)
+    # SIGTERM (a stopped `dvc repro`) ends the run as FAILED instead of leaving it RUNNING
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     name = registry.model_name(cfg.dataset.name)
     bundle_id = read_json(model_dir / "bundle.json")["bundle_id"]
     found = tracking.find_tracked(experiment_id, name, bundle_id)
@@ -38,6 +44,7 @@ def task(cfg: Config) -> None:
         "model_sha256": file_sha256(model_dir / "model.ubj"),
         "dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
         tracking.BUNDLE_TAG: bundle_id,
+        tracking.OWNER_TAG: tracking.owner(),
     }
     if cfg.sweep:  # one of `loopline sweep`'s runs: filed under the sweep's parent run
         tags |= {"sweep": cfg.sweep, "mlflow.parentRunId": cfg.sweep}
