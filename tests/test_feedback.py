@@ -129,10 +129,19 @@ def test_labels_that_contradict_or_repeat_earlier_feedback_are_rejected(tmp_path
 
 def test_labels_of_history_applications_are_kept_without_a_prediction(tmp_path, loans):
     labels = write_labels(tmp_path / "l.csv", [("H1", 1, "2025-04-01T00:00:00")])
-    result = ingest(labels, tmp_path / "fb", loans, history={"H1"})
+    result = ingest(labels, tmp_path / "fb", loans, history={"H1": pd.Timestamp("2025-03-01")})
     assert result.report["kept"] == 1
     kept = read_table(result.partition / "predictions.parquet")
     assert kept["score"].isna().all()
+    assert kept["applied_at"].tolist() == [pd.Timestamp("2025-03-01")]
+
+
+def test_a_history_label_observed_before_its_application_is_rejected(tmp_path, loans):
+    """Known from the pipeline's history rather than the log, the rule still holds (issue 10)."""
+    labels = write_labels(tmp_path / "l.csv", [("H1", 1, "2025-02-01T00:00:00")])
+    result = ingest(labels, tmp_path / "fb", loans, history={"H1": pd.Timestamp("2025-03-01")})
+    assert result.report["kept"] == 0
+    assert result.report["reasons"] == {"observed_at:before_application": 1}
 
 
 def test_empty_file_and_dataset_without_delayed_labels_fail_clearly(tmp_path, loans):

@@ -472,7 +472,7 @@ def feedback(
             log=log,
             root=Path(cfg.paths.feedback),
             schema_columns=table_schema(cfg.dataset.schema_path).names,
-            history=fb.history_ids(cfg.paths.validated, cfg.dataset),
+            history=fb.history_times(cfg.paths.validated, cfg.dataset),
         )
     except (DataFileError, ValidationStopError, SchemaFileError) as exc:
         _fail(str(exc), as_json=False)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,13 +128,23 @@ def application_times(values: pd.Series) -> pd.Series:
     return out.dt.tz_localize(None).astype("datetime64[ns]")
 
 
-def history_ids(validated_dir: str | Path, dataset: DatasetConfig) -> set[str]:
-    """Return the ids of the applications the pipeline already holds (validated partitions)."""
-    ids: set[str] = set()
+def history_times(validated_dir: str | Path, dataset: DatasetConfig) -> dict[str, Any]:
+    """Return id -> application time of the applications the pipeline already holds.
+
+    Labels for them have no logged prediction; their time still decides whether a label was
+    observed before its application.
+    """
+    times: dict[str, Any] = {}
+    columns = [c for c in (dataset.id_column, dataset.time_column) if c]
     for path in sorted((Path(validated_dir) / "applications").glob("*.parquet")):
-        frame = read_table(path, columns=[dataset.id_column])
-        ids.update(frame[dataset.id_column].dropna().astype("str").to_numpy(dtype=object))
-    return ids
+        frame = read_table(path, columns=columns).dropna(subset=[dataset.id_column])
+        when = (
+            frame[dataset.time_column]
+            if dataset.time_column
+            else pd.Series(pd.NaT, index=frame.index)
+        )
+        times.update(zip(frame[dataset.id_column].astype("str"), when, strict=True))
+    return times
 
 
 def join(
@@ -141,13 +152,15 @@ def join(
     log: pd.DataFrame,
     earlier: pd.Series,
     dataset: DatasetConfig,
-    history: set[str] | frozenset[str] = frozenset(),
+    history: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (labels joined to their logged prediction, rejected labels with reasons).
 
     A label is known when its application was served (in the log) or is in the pipeline's
-    history (`history`: applications from before serving, which have no logged prediction).
+    history (`history`: id -> time of applications from before serving, which have no logged
+    prediction). Either way, a label observed before its application is rejected.
     """
+    history = history or {}
     key, target, observed = dataset.id_column, dataset.target, dataset.labels.observed_at
     logged_key, logged_time = f"input.{key}", f"input.{dataset.time_column}"
     if log.empty:
@@ -170,6 +183,9 @@ def join(
     for column in LOGGED:
         joined[column] = ids.map(served[column]).to_numpy() if column in served else None
     joined["applied_at"] = application_times(ids.map(served[logged_time]))
+    if history:  # applications known from the pipeline's history, not from the log
+        from_history = application_times(ids.map(pd.Series(history, dtype="object")))
+        joined["applied_at"] = joined["applied_at"].fillna(from_history)
     if dataset.amount_column and f"input.{dataset.amount_column}" in served:
         amount = ids.map(served[f"input.{dataset.amount_column}"])
         joined["amount"] = pd.to_numeric(amount, errors="coerce")
@@ -202,7 +218,7 @@ def ingest_feedback(
     log: pd.DataFrame,
     root: str | Path,
     schema_columns: list[str],
-    history: set[str] | frozenset[str] = frozenset(),
+    history: Mapping[str, Any] | None = None,
 ) -> FeedbackResult:
     """Validate a label file, join it to the log, publish its partition (or find the earlier)."""
     path, root = Path(path), Path(root)

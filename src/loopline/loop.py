@@ -394,7 +394,7 @@ def _feed(
         log=read_log(log_dir).frame if log_dir.is_dir() else pd.DataFrame(),
         root=workdir / cfg.paths.feedback,
         schema_columns=schema.names,
-        history=feedback.history_ids(workdir / cfg.paths.validated, cfg.dataset),
+        history=feedback.history_times(workdir / cfg.paths.validated, cfg.dataset),
     )
     if result.partition is not None and not result.already_ingested:
         workspace.run(workdir, "dvc", "add", str(result.partition.relative_to(workdir)))
