@@ -39,7 +39,7 @@ class DriftConfig:
 @dataclass
 class SimulateConfig:
     seed: int = 42
-    out_dir: str = "data/raw/loans"
+    out_dir: str = "data/raw/loans/simulated"
     rows: int = 40000
     start: str = "2024-01-01"
     periods: int = 12

@@ -82,7 +82,7 @@ def test_rows_are_conserved_through_validation(tiny_repo: Repo) -> None:
     )
     assert quarantine["_reasons"].str.len().gt(0).all()
     raw_rows = 0
-    for path in (tiny_repo.path / "data/raw/loans/applications").iterdir():
+    for path in (tiny_repo.path / "data/raw/loans/simulated/applications").iterdir():
         if path.suffix == ".parquet":
             raw_rows += len(pd.read_parquet(path))
         elif path.suffix == ".csv":
@@ -145,7 +145,7 @@ def test_model_param_change_reruns_only_training_and_after(tiny_repo: Repo) -> N
 
 
 def test_new_batch_is_ingested_and_validated_alone(tiny_repo: Repo) -> None:
-    raw = tiny_repo.path / "data/raw/loans/applications"
+    raw = tiny_repo.path / "data/raw/loans/simulated/applications"
     batch = sorted(raw.glob("*_api.jsonl"))[-1]
     records = [json.loads(line) for line in batch.read_text().splitlines()[:25]]
     for i, record in enumerate(records):

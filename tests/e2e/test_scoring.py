@@ -26,7 +26,7 @@ from .conftest import Repo, make_repo
 
 pytestmark = pytest.mark.slow
 
-RAW = "data/raw/loans/applications"
+RAW = "data/raw/loans/simulated/applications"
 EARLIER = "application_id:duplicate_of_earlier_batch"
 
 

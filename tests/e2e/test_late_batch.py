@@ -1,0 +1,54 @@
+"""A batch a user adds late (an earlier month) is kept, ingested alone and lands in time order:
+the pipeline never deletes data a user put in (issue 10)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from .conftest import make_repo, ran_stages
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_late_batch_for_an_earlier_month_is_kept_and_ingested_alone(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", experiment="tiny")
+    repo.repro()
+    before = pd.read_parquet(repo.path / "data/processed/loans/features.parquet")
+    source = repo.path / "data/raw/loans/simulated/applications/2024-02_api.jsonl"
+    records = [json.loads(line) for line in source.read_text().splitlines()[:40]]
+    records = [r for r in records if r.get("customer_id") and r.get("application_id")][:30]
+    for i, record in enumerate(records):
+        record["application_id"] = f"LATE{i:04d}"
+    late = repo.path / "data/raw/loans/incoming/applications/2024-02_late_api.jsonl"
+    late.parent.mkdir(parents=True)
+    late.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+
+    result = repo.repro()
+    assert late.exists(), "dvc repro deleted a batch the user added"
+    assert late.read_text().count("LATE") == len(records)
+    assert "simulate" not in ran_stages(result.stdout)
+    assert "1 new or changed" in result.stdout + result.stderr
+    manifest = json.loads((repo.path / "data/interim/loans/validated/_manifest.json").read_text())
+    report = manifest["partitions"]["incoming/applications/2024-02_late_api.jsonl"]["report"]
+    assert report["rows_in"] == len(records)
+
+    split = pd.read_parquet(repo.path / "data/processed/loans/split.parquet")
+    rows = split[split["application_id"].str.startswith("LATE")]
+    assert len(rows) == report["accepted"] > 0
+    assert split["applied_at"].is_monotonic_increasing, "late rows land in time order"
+
+    after = pd.read_parquet(repo.path / "data/processed/loans/features.parquet")
+    keep = ["application_id", "customer_id", "applied_at", "prior_apps_90d"]
+    joined = before[keep].merge(after[keep], on=["application_id", "customer_id", "applied_at"])
+    late_times = rows.groupby("customer_id")["applied_at"].min()
+    window = pd.Timedelta(days=90)
+    first_late = joined["customer_id"].map(late_times)
+    affected = (joined["applied_at"] > first_late) & (joined["applied_at"] <= first_late + window)
+    grew = joined["prior_apps_90d_y"] - joined["prior_apps_90d_x"]
+    assert affected.any(), "no later application of these customers to check"
+    assert (grew[affected] >= 1).all(), "later rows count the late applications they follow"
+    assert (grew[joined["customer_id"].map(late_times).isna()] == 0).all(), "others unchanged"
