@@ -128,3 +128,16 @@ def test_fingerprint_of_a_path_hashes_its_bytes(tmp_path: Path) -> None:
     assert fingerprint({"k": 1}, first) != before
     with pytest.raises(FileNotFoundError):
         fingerprint(tmp_path / "absent.py")
+
+
+def test_arrival_order_keeps_earlier_arrivals_whatever_the_names():
+    """A batch keeps its arrival number; a new one arrives after all, even if it sorts first."""
+    from loopline.stages.ingest import arrival_order
+
+    first = arrival_order({"b.csv": "h1", "c.csv": "h2"}, {})
+    assert first == {"b.csv": 0, "c.csv": 1}
+    previous = {k: {"input": h, "arrived": first[k]} for k, h in (("b.csv", "h1"), ("c.csv", "h2"))}
+    later = arrival_order({"a_resent.csv": "h9", "b.csv": "h1", "c.csv": "h2"}, previous)
+    assert later == {"a_resent.csv": 2, "b.csv": 0, "c.csv": 1}
+    changed = arrival_order({"b.csv": "h1-edited", "c.csv": "h2"}, previous)
+    assert changed == {"b.csv": 2, "c.csv": 1}, "a changed batch is a new arrival"

@@ -405,3 +405,14 @@ def test_loans_schema_accepts_a_good_loan() -> None:
     assert len(to_pandera(schema).validate(frame)) == 1
     result = validate_batch(frame, schema=schema, id_column="application_id")
     assert result.report["accepted"] == 1
+
+
+def test_a_resent_batch_does_not_trip_the_quarantine_ceiling():
+    """Copies of earlier rows are quarantined and counted, but a re-send is not a broken source."""
+    from loopline.validate import ValidationStopError, check_quarantine_rate
+
+    report = {"rows_in": 100, "quarantined": 100, "rules": {"id:duplicate_of_earlier_batch": 100}}
+    check_quarantine_rate(report, file_name="resent.csv", ceiling=0.25, resent=100)
+    broken = {"rows_in": 100, "quarantined": 60, "rules": {"age:below_min": 50}}
+    with pytest.raises(ValidationStopError, match="above the ceiling"):
+        check_quarantine_rate(broken, file_name="b.csv", ceiling=0.25, resent=10)

@@ -171,16 +171,24 @@ def check_required_columns(missing: list[str], *, file_name: str, present: list[
         )
 
 
-def check_quarantine_rate(report: dict[str, Any], *, file_name: str, ceiling: float) -> None:
-    """Raise ValidationStopError when a batch's quarantine share exceeds the configured ceiling."""
+def check_quarantine_rate(
+    report: dict[str, Any], *, file_name: str, ceiling: float, resent: int = 0
+) -> None:
+    """Raise ValidationStopError when a batch's quarantine share exceeds the configured ceiling.
+
+    `resent` rows (quarantined only as copies of rows an earlier batch holds) are left out: a
+    re-sent batch is not a broken source, and its copies are quarantined and counted anyway.
+    """
     rows = report["rows_in"]
     if rows == 0:
         return
-    rate = report["quarantined"] / rows
+    broken = report["quarantined"] - resent
+    rate = broken / rows
     if rate > ceiling:
         top = ", ".join(f"{k} ({v})" for k, v in list(report["rules"].items())[:5])
+        copies = f" (besides {resent} copies of earlier rows)" if resent else ""
         raise ValidationStopError(
-            f"{file_name}: {report['quarantined']} of {rows} rows ({rate:.1%}) broke the schema, "
+            f"{file_name}: {broken} of {rows} rows{copies} ({rate:.1%}) broke the schema, "
             f"above the ceiling validate.max_quarantine_rate={ceiling:.0%}.\n"
             f"  Most frequent rules: {top}.\n"
             "  Inspect the quarantined rows, fix the source, or raise the ceiling in conf/."

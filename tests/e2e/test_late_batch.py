@@ -1,5 +1,6 @@
 """A batch a user adds late (an earlier month) is kept, ingested alone and lands in time order:
-the pipeline never deletes data a user put in (issue 10)."""
+the pipeline never deletes data a user put in; a re-sent copy never replaces rows already
+validated, whatever its file name (issue 10)."""
 
 from __future__ import annotations
 
@@ -52,3 +53,18 @@ def test_a_late_batch_for_an_earlier_month_is_kept_and_ingested_alone(tmp_path: 
     assert affected.any(), "no later application of these customers to check"
     assert (grew[affected] >= 1).all(), "later rows count the late applications they follow"
     assert (grew[joined["customer_id"].map(late_times).isna()] == 0).all(), "others unchanged"
+
+    # a re-sent copy of the first month, in a folder that sorts before the simulator's
+    original = repo.path / "data/raw/loans/simulated/applications/2024-01_api.jsonl"
+    copy = repo.path / "data/raw/loans/incoming/applications/2024-01_api.jsonl"
+    copy.write_text(original.read_text())
+    accepted_before = manifest["partitions"]["simulated/applications/2024-01_api.jsonl"]
+    repo.repro()
+    manifest = json.loads((repo.path / "data/interim/loans/validated/_manifest.json").read_text())
+    resent = manifest["partitions"]["incoming/applications/2024-01_api.jsonl"]["report"]
+    first = manifest["partitions"]["simulated/applications/2024-01_api.jsonl"]
+    assert first["report"] == accepted_before["report"], "the earlier arrival keeps its rows"
+    assert resent["accepted"] == 0
+    assert resent["rules"].get("application_id:duplicate_of_earlier_batch", 0) > 0
+    split = pd.read_parquet(repo.path / "data/processed/loans/split.parquet")
+    assert not split["_source_file"].str.startswith("incoming/applications/2024-01").any()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -62,6 +63,28 @@ def locate(key: str, raw_dir: Path, feedback_dir: Path) -> Path:
     return raw_dir / key
 
 
+def arrival_order(inputs: dict[str, str], previous: dict[str, Any]) -> dict[str, int]:
+    """Return each batch's arrival number: kept while its content is unchanged, else next.
+
+    Duplicates across batches are decided by arrival (the earliest wins), never by file name:
+    a re-sent copy named to sort first must not replace rows already validated and trained on.
+    Batches that arrive together are numbered in name order.
+    """
+    known = {
+        key: int(entry["arrived"])
+        for key, entry in previous.items()
+        if "arrived" in entry and inputs.get(key) == entry.get("input")
+    }
+    following = max([int(e.get("arrived", -1)) for e in previous.values()] + [-1]) + 1
+    out: dict[str, int] = {}
+    for key in sorted(inputs):
+        if key in known:
+            out[key] = known[key]
+        else:
+            out[key], following = following, following + 1
+    return out
+
+
 def schemas_for(dataset: DatasetConfig) -> dict[str, TableSchema]:
     """Return the schema of each table the dataset has."""
     out = {"applications": table_schema(dataset.schema_path)}
@@ -97,6 +120,9 @@ def task(cfg: Config) -> None:
     log.info(
         "%d batches: %d new or changed, %d current", len(files), len(work.todo), len(work.keep)
     )
+    arrivals = arrival_order(inputs, manifest.get("partitions", {}))
+    for key in work.keep:  # manifests from before arrivals were recorded
+        partitions[key].setdefault("arrived", arrivals[key])
     for rel in tqdm(work.todo, desc="ingesting", unit="batch"):
         table, source_key, source = files[rel]
         raw = read_batch_file(locate(rel, raw_dir, feedback_dir), source)
@@ -120,6 +146,7 @@ def task(cfg: Config) -> None:
             "rows": len(result.frame),
             "malformed": len(raw.malformed),
             "extra_columns": result.extra_columns,
+            "arrived": arrivals[rel],
         }
     save_manifest(out_dir, recipe, partitions)
 
