@@ -288,12 +288,17 @@ class Bundle:
         )
         return row, {c: pre[c] for c in self.feature_names}
 
-    def score_record(self, record: dict[str, Any], *, remember: bool = True) -> dict[str, Any]:
-        """Return score, decision and reasons for one raw record; raise InvalidRecordError."""
+    def check_record(self, record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Return a raw record's canonical values and the `column:rule` names it breaks."""
         values, broken = self.validator.validate(record)
         stamp = values.get(self.dataset.time_column) if self.dataset.time_column else None
         if stamp is not None and stamp > datetime.now(UTC).replace(tzinfo=None) + FUTURE_SLACK:
             broken.append(f"{self.dataset.time_column}:in_future")
+        return values, broken
+
+    def score_record(self, record: dict[str, Any], *, remember: bool = True) -> dict[str, Any]:
+        """Return score, decision and reasons for one raw record; raise InvalidRecordError."""
+        values, broken = self.check_record(record)
         if broken:
             raise InvalidRecordError(broken)
         row, named = self.features_record(values)

@@ -77,7 +77,7 @@ def test_rows_are_conserved_through_validation(tiny_repo: Repo) -> None:
         for p in (tiny_repo.path / "data/interim/loans/quarantine").rglob("*.parquet")
     )
     assert (
-        len(quarantine[quarantine["_source_file"].str.startswith("applications")])
+        len(quarantine[quarantine["_source_file"].str.startswith("simulated/applications")])
         == apps["quarantined"]
     )
     assert quarantine["_reasons"].str.len().gt(0).all()
@@ -157,7 +157,7 @@ def test_new_batch_is_ingested_and_validated_alone(tiny_repo: Repo) -> None:
     assert f"1 new or changed, {len(before)} current" in ingest.stderr
     tiny_repo.run("python", "-m", "loopline.stages.validate")
     after = _json(tiny_repo, "data/interim/loans/validated/_manifest.json")["partitions"]
-    key = f"applications/{new.name}"
+    key = f"simulated/applications/{new.name}"
     assert after[key]["report"]["rows_in"] == 25
     assert {k: v for k, v in after.items() if k != key} == before  # earlier batches untouched
     new.unlink()  # back to the state dvc.lock describes

@@ -235,3 +235,21 @@ def test_service_binds_to_loopback_only(served: tuple[Repo, Client]) -> None:
     listening = [line.split()[1] for line in out.splitlines()[1:] if line.split()[3] == "0A"]
     ours = [addr for addr in listening if addr.endswith(f":{port_hex}")]
     assert ours == ["0100007F:" + port_hex]
+
+
+def test_a_rejected_list_request_changes_nothing(served: tuple[Repo, Client]) -> None:
+    """Its valid items enter neither the per-customer history nor the log (issue 10)."""
+    repo, client = served
+    _, records = _records(repo, 1)
+    valid = records[0] | {"application_id": "ATOMIC-1", "customer_id": "ATOMIC-CUSTOMER"}
+    broken = valid | {"application_id": "ATOMIC-2", "age": -5}
+    status, body = client.predict([valid, broken])
+    assert status == 422 and [e["index"] for e in body["errors"]] == [1], body
+    later = valid | {"application_id": "ATOMIC-3"}
+    later["applied_at"] = (pd.Timestamp(valid["applied_at"]) + pd.Timedelta(days=1)).isoformat()
+    status, answer = client.predict(later)
+    assert status == 200, answer
+    logged = _log_records(repo)
+    assert "ATOMIC-1" not in set(logged["input.application_id"].astype(str))
+    mine = logged.set_index("request_id").loc[answer[0]["request_id"]]
+    assert mine["feature.prior_apps_30d"] == 0, "the rejected request's item was remembered"

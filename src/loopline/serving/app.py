@@ -198,6 +198,22 @@ class BodyTooLargeError(Exception):
     """A streamed body went over the limit."""
 
 
+def _rule_errors(index: int, reasons: list[str]) -> list[dict[str, Any]]:
+    """Return the 422 body's entries for one item's broken `column:rule` names."""
+    out = []
+    for reason in reasons:
+        column, rule = reason.split(":", 1)
+        out.append(
+            {
+                "index": index,
+                "field": column,
+                "rule": rule,
+                "message": f"{column} breaks rule {rule}",
+            }
+        )
+    return out
+
+
 def _error(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": message, "errors": errors or []})
 
@@ -284,23 +300,24 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
         current = holder.current  # one bundle for the whole request, even during a swap
         bundle = current.bundle
         base_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        records = [item.model_dump() for item in items]
-        scored, errors = [], []
-        for index, record in enumerate(records):
-            try:
-                scored.append(bundle.score_record(record))
-            except InvalidRecordError as exc:
-                errors.extend(
-                    {
-                        "index": index,
-                        "field": r.split(":", 1)[0],
-                        "rule": r.split(":", 1)[1],
-                        "message": f"{r.split(':', 1)[0]} breaks rule {r.split(':', 1)[1]}",
-                    }
-                    for r in exc.reasons
-                )
+        ignored = bundle.dataset.target  # a label is an outcome, not an input: never logged
+        records = [{k: v for k, v in i.model_dump().items() if k != ignored} for i in items]
+        # every item is checked before any is scored: a rejected request changes nothing (no
+        # item of it enters the per-customer history, none is logged)
+        errors = [
+            e
+            for index, record in enumerate(records)
+            for e in _rule_errors(index, bundle.check_record(record)[1])
+        ]
         if errors:
             return _error(422, "the application breaks the schema's rules", errors)
+        scored = []
+        for record in records:  # in order: a later item sees the earlier ones of its customer
+            try:
+                scored.append(bundle.score_record(record))
+            except InvalidRecordError as exc:  # only if the clock moved past a time just now
+                errors = _rule_errors(len(scored), exc.reasons)
+                return _error(422, "the application breaks the schema's rules", errors)
         id_column = bundle.dataset.id_column
         now = datetime.now(UTC).isoformat()
         out = []
