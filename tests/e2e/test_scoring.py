@@ -97,7 +97,7 @@ def test_scores_equal_score_frame_on_the_pipelines_validated_rows(
     assert summary.chunks > 2
     assert summary.rows_read == _raw_records(raw) == summary.scored + summary.quarantined
 
-    partition = f"applications/applications__{name}.parquet"
+    partition = f"applications/simulated__applications__{name}.parquet"
     validated = pd.read_parquet(repo.path / "data/interim/loans/validated" / partition)
     expected = bundle.score_frame(validated).set_axis(validated["application_id"].to_numpy())
     ours = pd.read_parquet(summary.output).set_index("application_id")
