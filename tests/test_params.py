@@ -89,3 +89,25 @@ def test_a_dataset_without_a_policy_gets_the_generic_one(conf_root):
     assert cfg.policy.profit_good == cfg.policy.loss_default == 1.0
     loans = check_config(compose([], root=conf_root), conf_root)
     assert [r.name for r in loans.policy.referrals] == ["large_amount"]
+
+
+def test_a_switch_that_does_not_compose_leaves_conf_untouched(conf_root, monkeypatch):
+    """`loopline use` checks the new choice first: a broken dataset never becomes active."""
+    from typer.testing import CliRunner
+
+    from loopline.cli import app
+
+    census = conf_root / "conf/dataset/census.yaml"
+    census.write_text(
+        census.read_text().replace(
+            "override /policy@_global_.policy: census", "override /policy@_global_.policy: loans"
+        )
+    )
+    (conf_root / "dvc.yaml").write_text("stages: {}\n")
+    before = (conf_root / "conf/config.yaml").read_text()
+    monkeypatch.chdir(conf_root)
+    result = CliRunner().invoke(app, ["use", "census"])
+    assert result.exit_code == 2
+    assert "loan_amount" in result.output
+    assert (conf_root / "conf/config.yaml").read_text() == before
+    assert not (conf_root / "params.yaml").exists()

@@ -88,6 +88,7 @@ def _compose_params(overrides: list[str]) -> Any:
     from loopline.params import (
         ConfigError,
         check_config,
+        check_group_option,
         compose,
         set_group,
         split_overrides,
@@ -102,11 +103,13 @@ def _compose_params(overrides: list[str]) -> Any:
             f"`dvc exp run -S {rest[0]}` for an experiment",
             as_json=False,
         )
-    try:
+    try:  # check the new choice composes before conf/config.yaml is touched
+        for group, option in groups.items():
+            check_group_option(group, option)
+        cfg = check_config(compose([f"{g}={o}" for g, o in groups.items()]))
         for group, option in groups.items():
             path = set_group(group, option)
             typer.echo(f"{path.name}: {group} is now {option}")
-        cfg = check_config(compose())
     except (ConfigError, FileNotFoundError) as exc:
         _fail(str(exc), as_json=False)
     except Exception as exc:  # Hydra's own errors: a missing group option, bad YAML

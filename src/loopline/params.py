@@ -53,8 +53,8 @@ def active_dataset(root: Path | None = None) -> str:
     return group_choice("dataset", root) or "loans"
 
 
-def set_group(group: str, option: str, root: Path | None = None) -> Path:
-    """Select `option` for a config group in conf/config.yaml (a one-line edit); return the file."""
+def check_group_option(group: str, option: str, root: Path | None = None) -> None:
+    """Raise ConfigError unless `option` is a config file of `group` (naming those that are)."""
     root = root or repo_root()
     if group not in GROUPS:
         raise ConfigError(f"{group!r} is not a config group (groups: {', '.join(GROUPS)})")
@@ -68,6 +68,12 @@ def set_group(group: str, option: str, root: Path | None = None) -> Path:
                 else ""
             )
         )
+
+
+def set_group(group: str, option: str, root: Path | None = None) -> Path:
+    """Select `option` for a config group in conf/config.yaml (a one-line edit); return the file."""
+    root = root or repo_root()
+    check_group_option(group, option, root)
     path = root / "conf" / "config.yaml"
     text = path.read_text()
     pattern = _defaults_line(group)
