@@ -301,6 +301,10 @@ class Bundle:
         values, broken = self.check_record(record)
         if broken:
             raise InvalidRecordError(broken)
+        return self.score_checked(values, remember=remember)
+
+    def score_checked(self, values: dict[str, Any], *, remember: bool = True) -> dict[str, Any]:
+        """Return score, decision and reasons for values `check_record` found valid."""
         row, named = self.features_record(values)
         score = float(self._row_booster.inplace_predict(row[None, :])[0])
         decision, decided_by, rule_reasons = self._decide_one(score, values)

@@ -33,7 +33,7 @@ from pydantic import (
     create_model,
 )
 
-from loopline.bundle import Bundle, InvalidRecordError
+from loopline.bundle import Bundle
 from loopline.predlog import PredictionLog
 from loopline.schemas import TableSchema
 from loopline.serving.registry import Resolved, champion_version, resolve
@@ -304,20 +304,12 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
         records = [{k: v for k, v in i.model_dump().items() if k != ignored} for i in items]
         # every item is checked before any is scored: a rejected request changes nothing (no
         # item of it enters the per-customer history, none is logged)
-        errors = [
-            e
-            for index, record in enumerate(records)
-            for e in _rule_errors(index, bundle.check_record(record)[1])
-        ]
+        checked = [bundle.check_record(record) for record in records]
+        errors = [e for i, (_, broken) in enumerate(checked) for e in _rule_errors(i, broken)]
         if errors:
             return _error(422, "the application breaks the schema's rules", errors)
-        scored = []
-        for record in records:  # in order: a later item sees the earlier ones of its customer
-            try:
-                scored.append(bundle.score_record(record))
-            except InvalidRecordError as exc:  # only if the clock moved past a time just now
-                errors = _rule_errors(len(scored), exc.reasons)
-                return _error(422, "the application breaks the schema's rules", errors)
+        # in order: a later item of a customer sees the earlier ones in its history features
+        scored = [bundle.score_checked(values) for values, _ in checked]
         id_column = bundle.dataset.id_column
         now = datetime.now(UTC).isoformat()
         out = []
