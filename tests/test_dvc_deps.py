@@ -81,3 +81,32 @@ def test_closure_follows_imports_inside_functions() -> None:
     assert "src/loopline/tracking.py" in files
     assert "src/loopline/serving/mlflow_model.py" in files  # imported inside log_bundle
     assert "src/loopline/serving/__init__.py" in files  # the package runs first
+
+
+PARTITIONED = ("ingest", "validate")  # stages whose partition fingerprint holds config
+
+
+@pytest.mark.parametrize("stage", PARTITIONED)
+def test_fingerprinted_config_is_exactly_what_dvc_yaml_declares(stage: str) -> None:
+    """A partition is rebuilt when its fingerprinted config changes; `dvc repro` re-runs the
+    stage when its declared params change. The two lists must be one: a key fingerprinted but
+    not declared would never re-run the stage, one declared but not fingerprinted would re-run
+    it and keep stale partitions."""
+    import importlib
+
+    module = importlib.import_module(f"loopline.stages.{stage}")
+    declared = [p for p in stages()[stage].get("params", []) if isinstance(p, str)]
+    assert sorted(declared) == sorted(module.PARAMS)
+
+
+def test_fingerprint_ignores_config_the_stage_does_not_read() -> None:
+    from dataclasses import replace
+
+    from loopline.config import Config, select
+    from loopline.stages import ingest
+
+    cfg = Config()
+    other = replace(cfg, dataset=replace(cfg.dataset, reason_texts={"x": "changed"}))
+    assert select(cfg, ingest.PARAMS) == select(other, ingest.PARAMS)
+    moved = replace(cfg, dataset=replace(cfg.dataset, na_values=["?", "n/a"]))
+    assert select(cfg, ingest.PARAMS) != select(moved, ingest.PARAMS)

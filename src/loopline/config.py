@@ -7,7 +7,7 @@ Stages receive only their own slice (`cfg.model`, `cfg.dataset`, ...).
 from __future__ import annotations
 
 import codecs
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -353,6 +353,28 @@ def to_config(raw: DictConfig | dict[str, Any]) -> Config:
     """Return the typed Config for a raw mapping; unknown keys and wrong types raise."""
     merged = OmegaConf.merge(OmegaConf.structured(Config), raw)
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+def select(cfg: Config, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Return the values of dotted params keys (`dataset.sources`): what a stage declares in
+    dvc.yaml, and the only config its partition fingerprint may depend on."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        value: Any = cfg
+        for part in key.split("."):
+            value = getattr(value, part)
+        out[key] = _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return asdict(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:

@@ -8,14 +8,13 @@ are new or changed (or all, when config or code changed) are processed.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from loopline import ingest, io
-from loopline.config import Config, DatasetConfig, SourceConfig
+from loopline.config import Config, DatasetConfig, SourceConfig, select
 from loopline.io import file_sha256, read_batch_file, write_table
 from loopline.partitions import fingerprint, load_manifest, plan, remove_outputs, save_manifest
 from loopline.schemas import TableSchema, labels_schema, table_schema
@@ -23,6 +22,18 @@ from loopline.stages import StageError, run_stage
 from loopline.validate import check_required_columns
 
 log = logging.getLogger(__name__)
+
+# the config this stage reads: dvc.yaml declares exactly these (tests/test_dvc_deps.py)
+PARAMS = (
+    "dataset.sources",
+    "dataset.labels",
+    "dataset.na_values",
+    "dataset.batch_period_regex",
+    "dataset.schema_path",
+    "dataset.id_column",
+    "dataset.target",
+    "dataset.target_values",
+)
 
 
 def discover(raw_dir: Path, dataset: DatasetConfig) -> dict[str, tuple[str, str, SourceConfig]]:
@@ -106,7 +117,7 @@ def task(cfg: Config) -> None:
     schemas = schemas_for(cfg.dataset)
     # the reader's code too: how a file is split into values (e.g. stripped) shapes the output
     recipe = fingerprint(
-        asdict(cfg.dataset),
+        select(cfg, PARAMS),
         Path(cfg.dataset.schema_path),
         Path(ingest.__file__),
         Path(io.__file__),

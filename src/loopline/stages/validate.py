@@ -7,13 +7,12 @@ Only new or changed partitions are validated; ids seen in earlier batches count 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 from tqdm import tqdm
 
 from loopline import validate
-from loopline.config import Config
+from loopline.config import Config, select
 from loopline.io import file_sha256, read_json, read_table, write_json, write_table
 from loopline.partitions import (
     MANIFEST,
@@ -28,6 +27,17 @@ from loopline.stages.ingest import schemas_for
 
 log = logging.getLogger(__name__)
 
+# the config this stage reads: dvc.yaml declares exactly these (tests/test_dvc_deps.py)
+PARAMS = (
+    "validate",
+    "dataset.schema_path",
+    "dataset.id_column",
+    "dataset.time_column",
+    "dataset.target",
+    "dataset.target_values",
+    "dataset.labels",
+)
+
 
 def task(cfg: Config) -> None:
     in_dir = Path(cfg.paths.ingested)
@@ -35,8 +45,7 @@ def task(cfg: Config) -> None:
     ingested = read_json(in_dir / MANIFEST)["partitions"]
     schemas = schemas_for(cfg.dataset)
     recipe = fingerprint(
-        asdict(cfg.dataset),
-        asdict(cfg.validate),
+        select(cfg, PARAMS),
         Path(cfg.dataset.schema_path),
         Path(validate.__file__),
     )
