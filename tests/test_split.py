@@ -61,6 +61,7 @@ def test_labels_are_joined_with_their_time() -> None:
     assert report == {
         "labels_in": 2,
         "conflicting_ids": 0,
+        "conflicting_labels": 0,
         "duplicate_labels": 0,
         "unknown_ids": 0,
         "observed_before_application": 0,
@@ -78,6 +79,49 @@ def test_conflicting_labels_are_all_dropped_and_counted() -> None:
     assert target["b"] == 1.0
     assert report["conflicting_ids"] == 1
     assert report["labelled_rows"] == 1
+
+
+ACCOUNTED = (
+    "conflicting_labels",
+    "duplicate_labels",
+    "unknown_ids",
+    "observed_before_application",
+    "labelled_rows",
+)
+
+
+def test_every_label_row_is_accounted_for_once() -> None:
+    """Two different labels for one id in one batch are a conflict, counted as rows: the
+    counts add up to labels_in (issue 10: 2,003 in, 2,001 accounted)."""
+    _, _, report = _joined(
+        _apps(["a", "b", "c"], ["2024-01-10", "2024-01-10", "2024-03-10"]),
+        _labels(
+            [
+                ("a", "1", "2024-03-01"),
+                ("a", "0", "2024-03-01"),
+                ("a", "1.0", "2024-03-02"),
+                ("b", "0", "2024-03-01"),
+                ("b", "0.0", "2024-03-04"),  # the same outcome spelt otherwise: a duplicate
+                ("c", "1", "2024-03-01"),  # before its application
+                ("zz", "1", "2024-03-01"),
+            ]
+        ),
+    )
+    assert report["conflicting_ids"] == 1
+    assert report["conflicting_labels"] == 3
+    assert report["duplicate_labels"] == 1
+    assert sum(report[k] for k in ACCOUNTED) == report["labels_in"] == 7
+
+
+def test_a_label_counts_from_when_its_batch_arrived() -> None:
+    """Point in time: a label observed on 5 March in the March batch is known on 1 April."""
+    labels = _labels([("a", "1", "2024-03-05"), ("b", "1", "2024-03-05")])
+    labels["_as_of"] = pd.to_datetime(["2024-04-01", "2024-03-01"])  # b: a stale period name
+    out, report = join_labels(_apps(["a", "b"], "2024-02-01"), labels, LOANS)
+    known = dict(zip(out["id"], out[LABEL_TIME], strict=True))
+    assert known["a"] == pd.Timestamp("2024-04-01")
+    assert known["b"] == pd.Timestamp("2024-03-05"), "never before its own observation"
+    assert report["observed_before_application"] == 0
 
 
 def test_duplicate_identical_labels_keep_the_earliest() -> None:

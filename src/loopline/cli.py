@@ -44,6 +44,14 @@ def _log_dir(log_dir: Path | None, dataset: str) -> Path:
         return Path("data/predictions") / dataset
 
 
+def _feedback_dir(dataset: str) -> Path | None:
+    """Return the dataset's feedback partitions folder (paths.feedback), None outside a repo."""
+    try:
+        return Path(_config([f"dataset={dataset}"]).paths.feedback)
+    except FileNotFoundError:
+        return None
+
+
 def _dataset(name: str | None) -> str:
     """Return the dataset a command works on: the one named, else the active dataset."""
     from loopline.params import active_dataset
@@ -300,6 +308,7 @@ def serve(
         dataset=dataset,
         cache_dir=repo_root() / ".loopline" / "models",
         log_dir=log_dir,
+        feedback_dir=_feedback_dir(dataset),
         poll_seconds=poll_seconds,
     )
     try:

@@ -24,6 +24,7 @@ from loopline.expressions import compile_expression
 
 DAY = 86_400
 _SHIFT = np.int64(1) << np.int64(34)  # room for 500 years of seconds per entity code
+MAX_EVENTS_PER_ENTITY = 10_000  # online history kept per entity (applications, labels each)
 
 
 def derived_features(frame: pd.DataFrame, derived: dict[str, str]) -> pd.DataFrame:
@@ -168,19 +169,30 @@ def model_frame(frame: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
 class EntityHistory:
     """Per-entity history (application times, positive-label times) for online features.
 
-    Materialised with the model bundle from every validated row, then updated by what is served,
-    so an application replayed online gets the same features as offline: queries are always
-    "as of" the application's own time, and an id already in the history is not added twice.
-    Times are whole seconds, as in `entity_history`.
+    Materialised with the model bundle from every validated row, then updated by what is served
+    and by labels fed back later (`add_label`, at the time each became known), so an application
+    replayed online gets the same features as offline: queries are always "as of" the
+    application's own time, and an id already in the history is not added twice.
+    Times are whole seconds, as in `entity_history`. Memory per entity is bounded: past
+    `max_per_entity` events the oldest are forgotten (a real customer never comes near; a client
+    sending one customer id in a loop cannot grow the service without limit).
     """
 
-    def __init__(self, windows_days: list[int], days_since_previous: bool, labels: bool) -> None:
+    def __init__(
+        self,
+        windows_days: list[int],
+        days_since_previous: bool,
+        labels: bool,
+        max_per_entity: int = MAX_EVENTS_PER_ENTITY,
+    ) -> None:
         self.windows_days = list(windows_days)
         self.days_since_previous = days_since_previous
         self.labels = labels
+        self.max_per_entity = max_per_entity
         self._apps: dict[str, list[int]] = {}
         self._events: dict[str, list[int]] = {}
-        self._ids: set[str] = set()
+        self._ids: dict[str, str] = {}  # application id -> entity
+        self._labelled: set[str] = set()  # application ids whose positive label is held
         self._lock = threading.Lock()
 
     @classmethod
@@ -197,11 +209,18 @@ class EntityHistory:
         seconds = _epoch_seconds(table["time"])
         entities = table["entity"].to_numpy(dtype=object)
         kinds = table["kind"].to_numpy(dtype=object)
+        ids = table["id"].to_numpy(dtype=object)
         order = np.argsort(seconds, kind="stable")
         for i in order:
             target = history._apps if kinds[i] == "application" else history._events
             target.setdefault(entities[i], []).append(int(seconds[i]))
-        history._ids = {i for i in table["id"].dropna().to_numpy(dtype=object)}
+        for entity, identifier, kind in zip(entities, ids, kinds, strict=True):
+            if identifier is None or identifier is pd.NA or identifier != identifier:
+                continue
+            if kind == "application":
+                history._ids[identifier] = entity
+            else:
+                history._labelled.add(identifier)
         return history
 
     @staticmethod
@@ -212,16 +231,17 @@ class EntityHistory:
         positive: pd.Series | None,
         positive_observed_at: pd.Series | None,
     ) -> pd.DataFrame:
-        """Return history rows from a table of applications and their labels."""
+        """Return history rows from a table of applications and their labels (a label row
+        carries its application's id, so a label fed back again is not counted twice)."""
         keep = entity.notna() & times.notna()
+        no_ids = pd.Series(None, index=entity.index, dtype="str")
+        ids = ids.astype("str").where(ids.notna(), None) if ids is not None else no_ids
         apps = pd.DataFrame(
             {
                 "entity": entity[keep].astype("str"),
                 "time": times[keep].astype("datetime64[s]"),
                 "kind": "application",
-                "id": ids[keep].astype("str")
-                if ids is not None
-                else pd.Series(None, index=entity[keep].index, dtype="str"),
+                "id": ids[keep].astype("str"),
             }
         )
         parts = [apps]
@@ -233,7 +253,7 @@ class EntityHistory:
                         "entity": entity[hit].astype("str"),
                         "time": positive_observed_at[hit].astype("datetime64[s]"),
                         "kind": "positive_label",
-                        "id": pd.Series(None, index=entity[hit].index, dtype="str"),
+                        "id": ids[hit].astype("str"),
                     }
                 )
             )
@@ -261,18 +281,44 @@ class EntityHistory:
                 out["prior_defaults_observed"] = float(bisect.bisect_left(events, t))
         return out
 
-    def add_application(self, entity: str | None, time: Any, application_id: str | None) -> None:
+    def add_application(self, entity: str | None, time: Any, application_id: str | None) -> bool:
         """Record a served application, once per id, so later applications see it."""
         if entity is None or pd.isna(time) or (application_id and application_id in self._ids):
-            return
+            return False
         t = int(np.datetime64(time, "s").astype("int64"))
         with self._lock:
-            bisect.insort(self._apps.setdefault(entity, []), t)
             if application_id:
-                self._ids.add(application_id)
+                if application_id in self._ids:
+                    return False
+                self._ids[application_id] = entity
+            self._insert(self._apps, entity, t)
+        return True
+
+    def add_label(self, application_id: str, known_at: Any) -> bool:
+        """Record the positive label of a known application at the time it became known, once;
+        False when the application is unknown, the label already held, or labels are unused."""
+        if not self.labels or pd.isna(known_at):
+            return False
+        t = int(np.datetime64(known_at, "s").astype("int64"))
+        with self._lock:
+            entity = self._ids.get(application_id)
+            if entity is None or application_id in self._labelled:
+                return False
+            self._labelled.add(application_id)
+            self._insert(self._events, entity, t)
+        return True
+
+    def _insert(self, where: dict[str, list[int]], entity: str, t: int) -> None:
+        times = where.setdefault(entity, [])
+        bisect.insort(times, t)
+        if len(times) > self.max_per_entity:
+            del times[: len(times) - self.max_per_entity]
 
     def __contains__(self, application_id: str) -> bool:
         return application_id in self._ids
+
+    def entity_of(self, application_id: str) -> str | None:
+        return self._ids.get(application_id)
 
 
 def _epoch_seconds(times: pd.Series) -> np.ndarray:

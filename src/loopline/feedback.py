@@ -44,6 +44,7 @@ from loopline.io import (
     write_json,
     write_table,
 )
+from loopline.labels import conflicting_ids
 from loopline.schemas import labels_schema
 from loopline.validate import REASONS, check_required_columns, validate_batch
 
@@ -64,6 +65,30 @@ def partitions(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and (p / META).exists())
+
+
+BATCH_PREFIX = "feedback/"  # batch keys of feedback partitions start with this
+
+
+def batch_key(part: Path, table: str) -> str:
+    """Return the batch key under which the pipeline ingests a partition's table; its period
+    (the month in the partition's name) is when the partition's labels count as known."""
+    return f"{BATCH_PREFIX}{part.name}/{table}.parquet"
+
+
+def published_labels(root: Path, dataset: DatasetConfig, skip: set[str]) -> pd.DataFrame:
+    """Return the labels of published partitions not in `skip` (names), with `_as_of`: when
+    each partition's labels became known, as the pipeline's ingestion dates them."""
+    frames = []
+    for part in partitions(root):
+        if part.name in skip:
+            continue
+        labels = read_table(part / "labels.parquet")
+        as_of = ingest.batch_as_of(batch_key(part, "labels"), dataset.batch_period_regex)
+        labels[ingest.AS_OF] = pd.Series(as_of, index=labels.index, dtype="datetime64[ns]")
+        labels["_partition"] = part.name
+        frames.append(labels)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def read_labels(
@@ -87,8 +112,8 @@ def read_labels(
     frame = result.frame
     key, target = dataset.id_column, dataset.target
     # conflicting outcomes for one id inside the batch: none of them can be trusted
-    values = frame[[key, target]].dropna().astype("str")
-    conflicted = set(values.groupby(key)[target].nunique().loc[lambda s: s > 1].index)
+    present = frame[[key, target]].dropna()
+    conflicted = conflicting_ids(present[key].astype("str"), present[target])
     hit = frame[key].astype("str").isin(conflicted).to_numpy()
     moved = frame[hit].assign(**{REASONS: f"{target}:conflicting_in_batch"})
     outcome = validate_batch(

@@ -61,6 +61,15 @@ def outcome(values: pd.Series, positive_label: Any) -> np.ndarray:
     return out
 
 
+def conflicting_ids(ids: pd.Series, values: pd.Series) -> set[Any]:
+    """Return the ids that carry labels of different values (compared by `label_key`, so `1`
+    and `"1.0"` agree): a conflict, wherever its rows came from (one batch or several)."""
+    keys = pd.Series([label_key(v) for v in values.to_numpy(dtype=object)], index=values.index)
+    keys = keys.map(lambda k: None if k is None else repr(k))  # 1.0 and "1.0" stay apart
+    distinct = keys.groupby(ids.to_numpy(dtype=object)).nunique()
+    return set(distinct.index[distinct > 1])
+
+
 def check_both_classes(
     y: np.ndarray, *, dataset_name: str, target: str, positive: Any, seen: list[Any]
 ) -> None:

@@ -40,7 +40,7 @@ import re
 import threading
 import weakref
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +89,7 @@ class LogRead:
     corrupt_lines: int  # online lines skipped: bad checksum, not JSON, torn or unterminated
     segments: int  # segment files found (online and batch)
     unreadable_segments: list[str] = field(default_factory=list)  # batch files Arrow rejected
+    names: list[str] = field(default_factory=list)  # the segment files read
 
 
 class PredictionLog:
@@ -243,14 +244,16 @@ def read_log(
     since: datetime | None = None,
     until: datetime | None = None,
     columns: list[str] | None = None,
+    skip: Collection[str] = (),
 ) -> LogRead:
-    """Read the valid records logged in [since, until) (naive datetimes are taken as UTC)."""
+    """Read the valid records logged in [since, until) (naive datetimes are taken as UTC),
+    leaving out the segments named in `skip` (`LogRead.names` lists those read)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: prediction log directory not found")
     lo = None if since is None else _utc_ns(since)
     hi = None if until is None else _utc_ns(until)
-    names = sorted(p.name for p in root.iterdir())
+    names = sorted(p.name for p in root.iterdir() if p.name not in skip)
     online = [root / n for n in names if _ONLINE_NAME.fullmatch(n)]
     batch = [root / n for n in names if _BATCH_NAME.fullmatch(n)]
     frames: list[pd.DataFrame] = []
@@ -268,7 +271,8 @@ def read_log(
         except (pa.ArrowInvalid, OSError):
             unreadable.append(path.name)
     frame = _combine(frames, columns)
-    return LogRead(frame, corrupt, len(online) + len(batch), unreadable)
+    read = [p.name for p in (*online, *batch)]
+    return LogRead(frame, corrupt, len(online) + len(batch), unreadable, read)
 
 
 def to_flat(records: list[dict[str, Any]]) -> pd.DataFrame:

@@ -125,7 +125,9 @@ def labels_schema(dataset: DatasetConfig) -> TableSchema:
     return TableSchema(
         name=f"{dataset.name}_labels",
         columns=(
-            ColumnRule(name=dataset.id_column, dtype="string", nullable=False, unique=True),
+            # not unique: a repeated label is a duplicate or a conflict, which the split (and
+            # feedback) judge by value wherever the copies are, never "first row wins" here
+            ColumnRule(name=dataset.id_column, dtype="string", nullable=False),
             ColumnRule(
                 name=dataset.target,
                 dtype="category",

@@ -13,10 +13,14 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from loopline.config import DatasetConfig, SplitConfig
-from loopline.labels import outcome
+from loopline.ingest import AS_OF
+from loopline.labels import conflicting_ids, outcome
 
 TARGET = "_target"  # 1.0 positive, 0.0 negative, NaN not yet observed
-LABEL_TIME = "_label_observed_at"
+# when a label became known: the arrival of its batch (the end of the period its file name
+# carries), never before its own observation time. Point-in-time features count a label only
+# from then on; "observed before the application" still compares the observation time.
+LABEL_TIME = "_label_known_at"
 SPLIT = "split"
 
 
@@ -25,8 +29,9 @@ def join_labels(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Return applications with their label and label time, plus counts of labels not used.
 
-    Conflicting labels for one id are all dropped (and counted), labels for unknown ids and
-    labels observed before the application itself are counted, never silently kept.
+    Every label row is accounted for once: conflicting labels for one id are all dropped
+    (counted as rows and as ids), repeated identical labels keep the earliest, labels for
+    unknown ids and labels observed before the application are counted, never silently kept.
     """
     out = apps.copy()
     if labels is None:  # the target is a column of the rows
@@ -36,13 +41,13 @@ def join_labels(
     key, observed = dataset.id_column, dataset.labels.observed_at
     report = {"labels_in": len(labels)}
     labels = labels.sort_values(observed, kind="stable")
-    # conflicts by value: "1" and "1.0" are the same outcome
-    y = pd.Series(outcome(labels[dataset.target], dataset.positive_label), index=labels.index)
-    distinct = y.groupby(labels[key]).nunique()
-    conflicted = distinct.index[distinct > 1]
-    report["conflicting_ids"] = len(conflicted)
+    # conflicts by value ("1" and "1.0" agree), within a batch or across batches alike
+    conflicted = conflicting_ids(labels[key], labels[dataset.target])
     # set lookups: pandas' isin on arrow strings loops in Python (8 s at a million ids)
-    labels = labels[~_member(labels[key], set(conflicted))]
+    hit = _member(labels[key], conflicted)
+    report["conflicting_ids"] = len(conflicted)
+    report["conflicting_labels"] = int(hit.sum())
+    labels = labels[~hit]
     report["duplicate_labels"] = int(labels[key].duplicated().sum())
     labels = labels.drop_duplicates(key, keep="first")
     known = pd.Series(
@@ -50,16 +55,28 @@ def join_labels(
     )
     report["unknown_ids"] = int((~known).sum())
     labels = labels[known].set_index(key)
-    out[LABEL_TIME] = out[key].map(labels[observed]).astype("datetime64[ns]")
+    seen_at = out[key].map(labels[observed]).astype("datetime64[ns]")
+    out[LABEL_TIME] = out[key].map(known_at(labels, observed)).astype("datetime64[ns]")
     value = out[key].map(labels[dataset.target])
+    report["observed_before_application"] = 0
     if dataset.time_column:
-        early = out[LABEL_TIME].notna() & (out[LABEL_TIME] < out[dataset.time_column])
+        early = seen_at.notna() & (seen_at < out[dataset.time_column])
         report["observed_before_application"] = int(early.sum())
         out.loc[early, LABEL_TIME] = pd.NaT
         value = value.mask(early)
     out[TARGET] = outcome(value, dataset.positive_label)
     report["labelled_rows"] = int(out[TARGET].notna().sum())
     return out, report
+
+
+def known_at(labels: pd.DataFrame, observed: str) -> pd.Series:
+    """Return when each label became known: its batch's end of period (`_as_of`, set at
+    ingestion from the file name) when later than its observation, else the observation."""
+    seen = labels[observed].astype("datetime64[ns]")
+    if AS_OF not in labels.columns:
+        return seen
+    arrived = labels[AS_OF].astype("datetime64[ns]")
+    return seen.where(arrived.isna() | (arrived <= seen), arrived)
 
 
 def _member(values: pd.Series, members: set) -> np.ndarray:

@@ -68,3 +68,36 @@ def test_a_late_batch_for_an_earlier_month_is_kept_and_ingested_alone(tmp_path: 
     assert resent["rules"].get("application_id:duplicate_of_earlier_batch", 0) > 0
     split = pd.read_parquet(repo.path / "data/processed/loans/split.parquet")
     assert not split["_source_file"].str.startswith("incoming/applications/2024-01").any()
+
+    # a label batch with two different labels for one application (a conflict inside one
+    # file) and the same label twice for another: both reach the split and are counted
+    labelled = split[split["_target"].notna()].set_index("application_id")
+    first_id, second_id = labelled.index[:2]
+    kept = int(labelled.loc[second_id, "_target"])
+    when = labelled["applied_at"].max() + pd.Timedelta(days=3)
+    day = when.strftime("%Y-%m-%dT%H:%M:%S")
+    labels = repo.path / f"data/raw/loans/incoming/labels/{when:%Y-%m}_corrections.csv"
+    labels.parent.mkdir(parents=True)
+    labels.write_text(
+        "application_id,defaulted,observed_at\n"
+        f"{first_id},1,{day}\n"
+        f"{first_id},0,{day}\n"
+        f"{second_id},{kept},{day}\n"
+        f"{second_id},{kept},{day}\n"
+    )
+    repo.repro()
+    report = json.loads((repo.path / "reports/loans/split.json").read_text())["labels"]
+    counted = (
+        "conflicting_labels",
+        "duplicate_labels",
+        "unknown_ids",
+        "observed_before_application",
+        "labelled_rows",
+    )
+    assert sum(report[k] for k in counted) == report["labels_in"], report
+    split = pd.read_parquet(repo.path / "data/processed/loans/split.parquet").set_index(
+        "application_id"
+    )
+    assert pd.isna(split.loc[first_id, "_target"]), "a conflicted label must not be trained on"
+    assert split.loc[second_id, "_target"] == kept, "identical labels are a duplicate"
+    assert report["conflicting_ids"] >= 1 and report["duplicate_labels"] >= 2, report

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -36,6 +36,7 @@ from pydantic import (
 from loopline.bundle import Bundle
 from loopline.predlog import PredictionLog
 from loopline.schemas import TableSchema
+from loopline.serving.history import HistoryFollower, restore
 from loopline.serving.registry import Resolved, champion_version, resolve
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class Settings:
     dataset: str = "loans"
     cache_dir: Path = Path(".loopline/models")
     log_dir: Path = Path("data/predictions/loans")
+    # published label partitions: the per-customer history follows them (None: not followed)
+    feedback_dir: Path | None = None
     poll_seconds: float = 5.0  # how often the champion alias is checked; 0 = never
 
 
@@ -61,6 +64,7 @@ class Loaded:
     bundle: Bundle
     source: Resolved
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    follower: HistoryFollower | None = None  # keeps the history up to date while serving
 
 
 class ModelHolder:
@@ -80,6 +84,12 @@ class ModelHolder:
             cache_dir=self.settings.cache_dir,
         )
         loaded = Loaded(bundle=Bundle.load(resolved.path), source=resolved)
+        # what was served and fed back since the bundle was built: a restart or a swap keeps
+        # every customer's history (a second pass catches what was logged meanwhile)
+        started = datetime.now(UTC) - timedelta(seconds=1)
+        settings = self.settings
+        loaded.follower = restore(loaded.bundle, settings.log_dir, settings.feedback_dir)
+        loaded.follower.read_log(since=started)
         with self._lock:
             self.current = loaded
         # the bundle's ~200k long-lived objects would otherwise be rescanned by every full
@@ -100,12 +110,18 @@ class ModelHolder:
         return True
 
     def watch(self) -> None:
-        """Poll the registry until stopped (runs in a daemon thread)."""
+        """Poll the registry and the feedback folder until stopped (a daemon thread)."""
         while not self._stop.wait(self.settings.poll_seconds):
             try:
                 self.refresh()
             except Exception:  # a registry hiccup must not kill the watcher
                 log.exception("champion refresh failed; still serving the current model")
+            try:
+                current = self.current
+                if current is not None and current.follower is not None:
+                    current.follower.poll()
+            except Exception:  # a partition being written must not kill the watcher
+                log.exception("reading fed-back labels failed; will retry")
 
     def stop(self) -> None:
         self._stop.set()

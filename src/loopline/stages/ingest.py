@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from loopline import ingest, io
 from loopline.config import Config, DatasetConfig, SourceConfig, select
+from loopline.feedback import BATCH_PREFIX, batch_key, partitions
 from loopline.io import file_sha256, read_batch_file, write_table
 from loopline.partitions import fingerprint, load_manifest, plan, remove_outputs, save_manifest
 from loopline.schemas import TableSchema, labels_schema, table_schema
@@ -50,20 +51,17 @@ def discover(raw_dir: Path, dataset: DatasetConfig) -> dict[str, tuple[str, str,
     return found
 
 
-FEEDBACK = "feedback/"  # batch keys of feedback partitions start with this
+FEEDBACK = BATCH_PREFIX
 FEEDBACK_SOURCE = SourceConfig(format="parquet")  # logged inputs as text, canonical names
 
 
 def discover_feedback(feedback_dir: Path) -> dict[str, tuple[str, str, SourceConfig]]:
     """Return the feedback partitions' batch files as key -> (table, source, source config)."""
-    from loopline.feedback import partitions
-
     found: dict[str, tuple[str, str, SourceConfig]] = {}
     for part in partitions(feedback_dir):
         for table in ("applications", "labels"):
             if (part / f"{table}.parquet").exists():
-                key = f"{FEEDBACK}{part.name}/{table}.parquet"
-                found[key] = (table, "feedback", FEEDBACK_SOURCE)
+                found[batch_key(part, table)] = (table, "feedback", FEEDBACK_SOURCE)
     return found
 
 
