@@ -51,6 +51,7 @@ def service(
     if token:
         env["LOOPLINE_API_TOKEN"] = token
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    env["PWD"] = str(repo)
     command = [str(BIN / "loopline"), "serve", "--port", str(port), "--poll-seconds", "0"]
     output_path = log_dir.parent / f"{log_dir.name}.serve.out"
     with output_path.open("wb") as output:
@@ -116,7 +117,8 @@ def run_schemathesis(
         if token:
             command += ["--header", f"Authorization: Bearer {token}"]
         started = time.monotonic()
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        # in the report folder: schemathesis leaves a .schemathesis/ cache in its working folder
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=reports)
         elapsed = time.monotonic() - started
         summary = json.loads(next(Path(reports).glob("*.json")).read_text())
         events = next(Path(reports).glob("*.ndjson")).read_text().splitlines()
@@ -201,8 +203,8 @@ def main() -> None:
     args = parser.parse_args()
     token = secrets.token_urlsafe(24)
     with (
-        tempfile.TemporaryDirectory() as log_dir,
-        service(ROOT, Path(log_dir), token=token) as port,
+        tempfile.TemporaryDirectory() as tmp,
+        service(args.repo.resolve(), Path(tmp) / "log", token=token) as port,
     ):
         result = run_schemathesis(port, max_examples=args.max_examples, seed=args.seed, token=token)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
