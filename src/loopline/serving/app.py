@@ -153,6 +153,10 @@ def column_type(rule: ColumnRule, na_values: tuple[str, ...] = ()) -> Any:
     # unknown levels of an `accept` category are scored as __unknown__: no enum for those
     if rule.allowed is not None and not (rule.dtype == "category" and rule.unknown == "accept"):
         doc["enum"] = list(rule.allowed)
+        if rule.nullable and not rule.is_numeric:  # an NA marker ("NA", "?") reads as missing
+            doc["enum"] += [v for v in na_values if v not in rule.allowed]
+        doc.pop("pattern", None)  # the enum says it all
+        doc.pop("not", None)
     if rule.nullable:
         return Annotated[Optional[base], WithJsonSchema({"anyOf": [doc, {"type": "null"}]})]
     return Annotated[base, WithJsonSchema(doc)]
