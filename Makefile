@@ -29,11 +29,15 @@ test: venv ## Run the test suite, end-to-end dvc tests included (installs Chromi
 	scripts/ensure-chromium
 	$(BIN)/pytest -q
 
-bench: venv ## Benchmarks (batch, REST, drift vs Evidently, incremental repro) -> BENCHMARKS.md; needs `make run` first
+bench: venv ## Benchmarks (batch, REST, drift vs Evidently, incremental repro, malformed traffic) -> BENCHMARKS.md; needs `make run` first
 	$(BIN)/python -m bench.batch
 	$(BIN)/python -m bench.rest
 	$(BIN)/python -m bench.drift
 	$(BIN)/python -m bench.incremental
+	$(BIN)/python -m bench.malformed
+
+fuzz: venv ## Fuzz the REST contract: schemathesis, every check, 1,000 examples per operation; needs `make run`
+	$(BIN)/python -m bench.fuzz --max-examples 1000
 
 sweep: venv ## A 4-point grid (model.max_depth x model.eta) as queued DVC experiments, 2 at a time
 	$(BIN)/loopline sweep -S 'model.max_depth=3,6' -S 'model.eta=0.05,0.1' --jobs 2
@@ -57,4 +61,4 @@ metrics: venv ## Show metrics of the workspace
 mlflow-ui: venv ## Open the MLflow UI on 127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
-.PHONY: help venv params run test bench sweep review lint lock dag metrics mlflow-ui
+.PHONY: help venv params run test bench fuzz sweep review lint lock dag metrics mlflow-ui

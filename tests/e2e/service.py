@@ -45,10 +45,18 @@ class Client:
 
 
 @contextmanager
-def serving(repo: Repo, *args: str, timeout: float = 120) -> Iterator[Client]:
-    """Run `loopline serve ARGS` in the repository until the block ends; yield a client."""
+def serving(
+    repo: Repo, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> Iterator[Client]:
+    """Run `loopline serve ARGS` in the repository until the block ends; yield a client.
+
+    `env` adds variables to the service's environment (e.g. LOOPLINE_API_TOKEN).
+    """
     port = free_port()
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if k not in ("DVC_ROOT", "MLFLOW_TRACKING_URI")}
+    env.pop("LOOPLINE_API_TOKEN", None)
+    env.update(extra)
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
     server = subprocess.Popen(
         [str(BIN / "loopline"), "serve", "--port", str(port), *args],

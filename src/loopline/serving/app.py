@@ -8,7 +8,9 @@
 """
 
 import gc
+import hmac
 import logging
+import os
 import threading
 import time
 import uuid
@@ -17,33 +19,42 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
+    WithJsonSchema,
     create_model,
 )
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loopline.bundle import Bundle
 from loopline.predlog import PredictionLog
-from loopline.schemas import TableSchema
+from loopline.schemas import ColumnRule, TableSchema
 from loopline.serving.history import HistoryFollower, restore
 from loopline.serving.registry import Resolved, champion_version, resolve
 
 log = logging.getLogger(__name__)
 
-Scalar = Optional[Union[StrictBool, StrictInt, StrictFloat, StrictStr]]
 MAX_BODY_BYTES = 1_000_000
 MAX_BATCH = 1_000
+MAX_STRING = 256  # characters in any string field (ids included)
+# integers beyond int64 cannot be a feature value and must not reach float() (OverflowError)
+WholeNumber = Annotated[int, Field(strict=True, ge=-(2**63), le=2**63 - 1)]
+FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Text = Annotated[str, Field(strict=True, max_length=MAX_STRING)]
+Scalar = Optional[Union[StrictBool, WholeNumber, FiniteNumber, Text]]
+# "has a character str.strip() keeps" (RowValidator strips text): Python's whitespace is not
+# the JSON Schema regex's \s (\x1c-\x1f, \x85 are Python's only; \ufeff is \s only)
+NOT_BLANK = "[^" + "".join(f"\\u{c:04x}" for c in range(0x10000) if chr(c).isspace()) + "]"
 
 
 @dataclass
@@ -57,6 +68,8 @@ class Settings:
     # published label partitions: the per-customer history follows them (None: not followed)
     feedback_dir: Path | None = None
     poll_seconds: float = 5.0  # how often the champion alias is checked; 0 = never
+    # when set, POST /predict and POST /admin/reload need `Authorization: Bearer <token>`
+    api_token: str | None = field(default_factory=lambda: os.environ.get("LOOPLINE_API_TOKEN"))
 
 
 @dataclass
@@ -127,12 +140,59 @@ class ModelHolder:
         self._stop.set()
 
 
-def request_model(schema: TableSchema, ignored: tuple[str, ...] = ()) -> type[BaseModel]:
-    """Return the pydantic model of one application: schema columns as optional JSON scalars.
+def column_type(rule: ColumnRule, na_values: tuple[str, ...] = ()) -> Any:
+    """Return the JSON type one column accepts, with the OpenAPI schema that describes it.
 
-    `ignored` fields (the label: an outcome, not an input) are accepted and never used.
+    The JSON level is enforced here (a number column takes finite JSON numbers, a text column
+    strings of at most MAX_STRING characters, a required column a non-null value); the
+    schema's rules (range, allowed values, whole numbers, timestamps) stay in the bundle's
+    RowValidator and are only *declared* here, so the document says what the service does.
     """
-    fields: dict[str, Any] = {rule.name: (Scalar, Field(default=None)) for rule in schema.columns}
+    doc: dict[str, Any]
+    if rule.is_numeric:
+        base: Any = Union[WholeNumber, FiniteNumber]
+        doc = {"type": "integer" if rule.dtype == "int" else "number"}
+        if rule.min is not None:
+            doc["minimum"] = rule.min
+        if rule.max is not None:
+            doc["maximum"] = rule.max
+    else:
+        base = Text
+        doc = {"type": "string", "maxLength": MAX_STRING}
+        if rule.dtype == "datetime":
+            doc["format"] = "date-time"
+        if not rule.nullable:  # the dataset's NA markers (blank, "NA", ...) read as missing
+            if any(not v.strip() for v in na_values):
+                doc["pattern"] = NOT_BLANK
+            if markers := sorted({v for v in na_values if v.strip()}):
+                doc["not"] = {"enum": markers}
+    # unknown levels of an `accept` category are scored as __unknown__: no enum for those
+    if rule.allowed is not None and not (rule.dtype == "category" and rule.unknown == "accept"):
+        doc["enum"] = list(rule.allowed)
+        if rule.nullable and not rule.is_numeric:  # an NA marker ("NA", "?") reads as missing
+            doc["enum"] += [v for v in na_values if v not in rule.allowed]
+        doc.pop("pattern", None)  # the enum says it all
+        doc.pop("not", None)
+    if rule.nullable:
+        return Annotated[Optional[base], WithJsonSchema({"anyOf": [doc, {"type": "null"}]})]
+    return Annotated[base, WithJsonSchema(doc)]
+
+
+def request_model(
+    schema: TableSchema, ignored: tuple[str, ...] = (), na_values: tuple[str, ...] = ()
+) -> type[BaseModel]:
+    """Return the pydantic model of one application: one typed field per schema column.
+
+    Nullable columns may be left out or null; the others are required. `ignored` fields (the
+    label: an outcome, not an input) are accepted and never used.
+    """
+    fields: dict[str, Any] = {
+        rule.name: (
+            column_type(rule, na_values),
+            Field(default=None) if rule.nullable else Field(),
+        )
+        for rule in schema.columns
+    }
     for name in ignored:
         fields.setdefault(
             name, (Scalar, Field(default=None, description="ignored: a label is not an input"))
@@ -165,13 +225,41 @@ def example_record(schema: TableSchema) -> dict[str, Any]:
 
 class Prediction(BaseModel):
     request_id: str
-    application_id: Optional[str] = None
+    application_id: Optional[str] = Field(
+        default=None, description="the id column's value as text (null when there is none)"
+    )
     score: float
     decision: str
     decided_by: str
     reason_codes: list[str]
     model_version: str
     bundle_id: str
+
+
+class ErrorItem(BaseModel):
+    index: Optional[int] = Field(description="the item of a list request (0 for an object)")
+    field: Optional[str] = Field(description="the column, or null for the body as a whole")
+    rule: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx answer: what went wrong, and per item and field which rule was broken."""
+
+    detail: str
+    errors: list[ErrorItem]
+
+
+def _declare(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return FastAPI `responses=` entries for error statuses, all in the ErrorBody shape."""
+    what = {
+        400: "malformed request (e.g. a non-numeric Content-Length)",
+        401: "a token is configured and the request lacks `Authorization: Bearer <token>`",
+        413: f"body over {MAX_BODY_BYTES} bytes or over {MAX_BATCH} applications",
+        422: "not JSON, wrong JSON types, non-finite numbers, or broken schema rules",
+        503: "no model is available",
+    }
+    return {status: {"model": ErrorBody, "description": what[status]} for status in statuses}
 
 
 class BodyLimit:
@@ -187,7 +275,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        if length is not None and not length.isdigit():
+            await _error(400, "Content-Length is not a number")(scope, receive, send)
+            return
+        if length is not None and int(length) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
         seen = 0
@@ -214,6 +305,30 @@ class BodyTooLargeError(Exception):
     """A streamed body went over the limit."""
 
 
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class TokenGuard:
+    """With a token configured, every request that may change state (any method but GET, HEAD
+    and OPTIONS: /predict writes the log and the per-customer history, /admin/reload swaps the
+    model) needs `Authorization: Bearer <token>`; 401 otherwise. Pure ASGI, and outside body
+    parsing, so an unauthenticated caller learns nothing about what the body would do."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.expected = b"Bearer " + token.encode()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] not in READ_ONLY_METHODS:
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                response = _error(401, "missing or wrong bearer token")
+                response.headers["WWW-Authenticate"] = "Bearer"
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _rule_errors(index: int, reasons: list[str]) -> list[dict[str, Any]]:
     """Return the 422 body's entries for one item's broken `column:rule` names."""
     out = []
@@ -230,8 +345,80 @@ def _rule_errors(index: int, reasons: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+# pydantic's error types, in the rule vocabulary of the schema's own errors
+_PYDANTIC_RULES = {
+    "missing": "missing",
+    "extra_forbidden": "unknown_field",
+    "finite_number": "not_finite",
+    "json_invalid": "invalid_json",
+    "string_too_long": "too_long",
+    "greater_than_equal": "out_of_range",
+    "less_than_equal": "out_of_range",
+}
+
+
+def _request_errors(exc: RequestValidationError, numeric: set[str]) -> list[dict[str, Any]]:
+    """Return FastAPI's body validation errors in the ErrorBody shape, one per item and field.
+
+    The body is `Application | list[Application]`: pydantic reports both branches, and only
+    the one matching what was sent (object or list) is meant.
+    """
+    body = getattr(exc, "body", None)
+    branch = "list" if isinstance(body, list) else "Application"
+    best: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for err in exc.errors():
+        loc = [part for part in err.get("loc", ()) if part != "body"]
+        if loc and isinstance(loc[0], str) and loc[0].startswith(("Application", "list[")):
+            if not loc[0].startswith(branch):
+                continue
+            loc = loc[1:]
+        kind = err.get("type", "invalid")
+        if kind == "json_invalid":
+            index, column = None, None  # loc holds a character position, not an item
+        else:
+            index = loc[0] if loc and isinstance(loc[0], int) else (0 if loc else None)
+            names = [part for part in loc if isinstance(part, str)]
+            column = names[0] if names else None
+        if kind in _PYDANTIC_RULES:
+            rule = _PYDANTIC_RULES[kind]
+        elif column is None:
+            rule = "not_an_object"
+        elif err.get("input", "") is None:
+            rule = "missing"
+        elif column in numeric:
+            rule = "not_a_number"
+        else:
+            rule = "not_a_string" if kind.startswith("string") else "wrong_type"
+        where = f"{column}: " if column else ""
+        entry = {"index": index, "field": column, "rule": rule, "message": where + str(err["msg"])}
+        # a union field fails once per member type (int, float): keep the most telling one
+        kept = best.get((index, column))
+        if kept is None or _RANK.get(rule, 0) > _RANK.get(kept["rule"], 0):
+            best[(index, column)] = entry
+    return list(best.values())
+
+
+_RANK = {"not_finite": 3, "out_of_range": 2, "too_long": 2}
+
+
 def _error(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": message, "errors": errors or []})
+
+
+def _too_many(body: Any) -> JSONResponse | None:
+    """Return the 413 for a list of more than MAX_BATCH applications (valid or not), or None."""
+    if isinstance(body, list) and len(body) > MAX_BATCH:
+        return _error(413, f"at most {MAX_BATCH} applications per request")
+    return None
+
+
+def _id_text(value: Any) -> str | None:
+    """Return an id column's canonical value as text (a whole float without its `.0`)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI:
@@ -240,9 +427,20 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
     if holder.current is None:
         holder.load()
     schema = holder.current.bundle.schema
-    application = request_model(schema, ignored=(holder.current.bundle.dataset.target,))
+    dataset = holder.current.bundle.dataset
+    application = request_model(
+        schema, ignored=(dataset.target,), na_values=tuple(str(v) for v in dataset.na_values)
+    )
+    numeric = {rule.name for rule in schema.columns if rule.is_numeric}
     example = example_record(schema)
     prediction_log = PredictionLog(settings.log_dir)
+    # check -> score -> remember -> log of one request happens under this lock, so two
+    # requests never interleave their per-customer history updates; scoring runs in worker
+    # threads (never on the event loop), at most two waiting for the lock at a time
+    scoring = threading.Lock()
+    scorers = anyio.CapacityLimiter(2)
+    token = settings.api_token or None
+    writes = (401,) if token else ()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -258,11 +456,35 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
         title="Loopline scoring service",
         version="1",
         lifespan=lifespan,
-        description="Scores loan applications: score, decision, reason codes, model version.",
+        description=(
+            "Scores loan applications: score, decision, reason codes, model version. "
+            "Every error answer has the ErrorBody shape."
+            + (" POST endpoints need `Authorization: Bearer <token>`." if token else "")
+        ),
     )
     app.state.holder = holder
 
+    # outermost last: the body limit runs first, then the token check, then routing
+    if token:
+        app.add_middleware(TokenGuard, token=token)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if (refused := _too_many(getattr(exc, "body", None))) is not None:
+            return refused
+        return _error(
+            422,
+            "the request is not valid JSON of the declared shape",
+            _request_errors(exc, numeric),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own refusals (an unreadable body, 404, 405) in the ErrorBody shape
+        response = _error(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -273,7 +495,7 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready")
+    @app.get("/ready", responses=_declare(503))
     async def ready() -> JSONResponse:
         if holder.current is None:
             return _error(503, "no model loaded")
@@ -291,15 +513,72 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
             "training_run": current.source.run_id,
         }
 
-    @app.post("/admin/reload")
-    async def reload() -> dict[str, Any]:
-        # loading a bundle takes a second or two: off the event loop, so requests keep flowing
-        changed = await run_in_threadpool(holder.refresh)
+    @app.post("/admin/reload", responses=_declare(400, *writes, 413, 503))
+    async def reload() -> Any:
+        # loading a bundle takes a second or two: off the event loop, so requests keep flowing;
+        # in the default thread pool, never behind the scorers' queue
+        try:
+            changed = await run_in_threadpool(holder.refresh)
+        except Exception as exc:  # the registry or the bundle is unavailable
+            log.exception("reload failed; still serving the current model")
+            return _error(503, f"reload failed, still serving the current model: {exc}")
         return {"changed": changed, "model_version": holder.current.source.label}
+
+    def score(items: list[BaseModel], base_id: str) -> JSONResponse:
+        """Check every item, then score, remember and log them in order (a worker thread)."""
+        with scoring:
+            current = holder.current  # one bundle for the whole request, even during a swap
+            bundle = current.bundle
+            ignored = bundle.dataset.target  # a label is an outcome, not an input: never logged
+            records = [{k: v for k, v in i.model_dump().items() if k != ignored} for i in items]
+            # every item is checked before any is scored: a rejected request changes nothing
+            # (no item of it enters the per-customer history, none is logged)
+            checked = [bundle.check_record(record) for record in records]
+            errors = [e for i, (_, broken) in enumerate(checked) for e in _rule_errors(i, broken)]
+            if errors:
+                return _error(422, "the application breaks the schema's rules", errors)
+            # in order: a later item of a customer sees the earlier ones in its history features
+            scored = [bundle.score_checked(values) for values, _ in checked]
+            id_column = bundle.dataset.id_column
+            now = datetime.now(UTC).isoformat()
+            out, logged = [], []
+            for index, (record, result) in enumerate(zip(records, scored, strict=True)):
+                request_id = base_id if len(records) == 1 else f"{base_id}-{index}"
+                out.append(
+                    {
+                        "request_id": request_id,
+                        "application_id": _id_text(result["values"].get(id_column))
+                        if id_column
+                        else None,
+                        "score": result["score"],
+                        "decision": result["decision"],
+                        "decided_by": result["decided_by"],
+                        "reason_codes": result["reasons"],
+                        "model_version": current.source.label,
+                        "bundle_id": bundle.bundle_id,
+                    }
+                )
+                logged.append(
+                    {
+                        "request_id": request_id,
+                        "logged_at": now,
+                        "source": "rest",
+                        "model_version": current.source.label,
+                        "bundle_id": bundle.bundle_id,
+                        "score": result["score"],
+                        "decision": result["decision"],
+                        "reasons": result["reasons"],
+                        "input": record,
+                        "features": result["features"],
+                    }
+                )
+            prediction_log.append_many(logged)
+            return JSONResponse(out)
 
     @app.post(
         "/predict",
         response_model=list[Prediction],
+        responses=_declare(400, *writes, 413, 422),
         openapi_extra={
             "requestBody": {
                 "content": {"application/json": {"examples": {"one": {"value": example}}}}
@@ -310,55 +589,34 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
         body: Union[application, list[application]],  # type: ignore[valid-type]
         request: Request,
     ) -> Any:
+        if (refused := _too_many(body)) is not None:
+            return refused
         items = body if isinstance(body, list) else [body]
-        if len(items) > MAX_BATCH:
-            return _error(413, f"at most {MAX_BATCH} applications per request")
-        current = holder.current  # one bundle for the whole request, even during a swap
-        bundle = current.bundle
         base_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        ignored = bundle.dataset.target  # a label is an outcome, not an input: never logged
-        records = [{k: v for k, v in i.model_dump().items() if k != ignored} for i in items]
-        # every item is checked before any is scored: a rejected request changes nothing (no
-        # item of it enters the per-customer history, none is logged)
-        checked = [bundle.check_record(record) for record in records]
-        errors = [e for i, (_, broken) in enumerate(checked) for e in _rule_errors(i, broken)]
-        if errors:
-            return _error(422, "the application breaks the schema's rules", errors)
-        # in order: a later item of a customer sees the earlier ones in its history features
-        scored = [bundle.score_checked(values) for values, _ in checked]
-        id_column = bundle.dataset.id_column
-        now = datetime.now(UTC).isoformat()
-        out = []
-        for index, (record, result) in enumerate(zip(records, scored, strict=True)):
-            request_id = base_id if len(records) == 1 else f"{base_id}-{index}"
-            prediction = {
-                "request_id": request_id,
-                "application_id": record.get(id_column) if id_column else None,
-                "score": result["score"],
-                "decision": result["decision"],
-                "decided_by": result["decided_by"],
-                "reason_codes": result["reasons"],
-                "model_version": current.source.label,
-                "bundle_id": bundle.bundle_id,
-            }
-            prediction_log.append(
-                {
-                    "request_id": request_id,
-                    "logged_at": now,
-                    "source": "rest",
-                    "model_version": current.source.label,
-                    "bundle_id": bundle.bundle_id,
-                    "score": result["score"],
-                    "decision": result["decision"],
-                    "reasons": result["reasons"],
-                    "input": record,
-                    "features": result["features"],
-                }
-            )
-            out.append(prediction)
-        return JSONResponse(out)
+        return await anyio.to_thread.run_sync(score, items, base_id, limiter=scorers)
 
+    if token:
+        _declare_bearer(app)
     return app
+
+
+def _declare_bearer(app: FastAPI) -> None:
+    """Say in the OpenAPI document that the state-changing operations need the bearer token."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = plain()
+            doc.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"}
+            }
+            for operations in doc["paths"].values():
+                for method, operation in operations.items():
+                    if method.upper() not in READ_ONLY_METHODS:
+                        operation["security"] = [{"bearer": []}]
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000) -> None:
