@@ -53,6 +53,7 @@ from loopline.io import (
     RawBatch,
     csv_batches,
     file_dialect,
+    json_frame,
     malformed_frame,
     open_binary,
     open_text,
@@ -175,7 +176,7 @@ def _jsonl_chunks(path: Path, chunk_rows: int, encoding: str) -> Iterator[RawBat
             continue
         try:
             record = loads(line)
-        except json.JSONDecodeError:
+        except ValueError:  # JSONDecodeError, or an integer past Python's 4300-digit limit
             bad.append((number, line[:500], "record:invalid_json"))
         else:
             if isinstance(record, dict):
@@ -193,7 +194,7 @@ def _jsonl_chunks(path: Path, chunk_rows: int, encoding: str) -> Iterator[RawBat
 def _jsonl_batch(
     records: list[dict[str, Any]], rows: list[int], bad: list[tuple[int, str, str]]
 ) -> RawBatch:
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    frame = json_frame(records)
     columns = list(frame.columns)
     frame.insert(0, SOURCE_ROW, np.asarray(rows, dtype="int64"))
     return RawBatch(frame=frame, malformed=malformed_frame(bad), columns=columns)

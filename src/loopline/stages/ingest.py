@@ -15,6 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 from loopline import ingest, io
+from loopline import schemas as value_rules
 from loopline.config import Config, DatasetConfig, SourceConfig
 from loopline.io import file_sha256, read_batch_file, write_table
 from loopline.partitions import fingerprint, load_manifest, plan, remove_outputs, save_manifest
@@ -110,6 +111,7 @@ def task(cfg: Config) -> None:
         Path(cfg.dataset.schema_path),
         Path(ingest.__file__),
         Path(io.__file__),
+        Path(value_rules.__file__),  # what a number, a timestamp and a valid date are
     )
     inputs = {rel: file_sha256(locate(rel, raw_dir, feedback_dir)) for rel in files}
     manifest = load_manifest(out_dir)
