@@ -18,9 +18,10 @@ Chunking does not change the result for a file in time order (as batch exports a
   later chunk dated before a same-entity application of an earlier chunk is missing from the
   earlier one's history, where one whole-file call would count it.)
 
-Other differences from one whole-file call, both for malformed files only: a JSONL chunk infers
-value types from its own records, and JSONL required columns are checked on the first chunk
-that has records (a key absent from all of them stops the file although later lines have it).
+One other difference from one whole-file call, for malformed files only: JSONL required columns
+are checked on the first chunk that has records (a key absent from all of them stops the file
+although later lines have it). JSONL values are kept as decoded (`io.json_frame`), so a chunk's
+values do not depend on the other records in it.
 """
 
 from __future__ import annotations
