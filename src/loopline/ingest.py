@@ -19,7 +19,14 @@ import pandas as pd
 
 from loopline.config import SourceConfig
 from loopline.io import SOURCE_ROW, RawBatch
-from loopline.schemas import TableSchema, blanks, pandas_dtype, parse_numbers, parse_times
+from loopline.schemas import (
+    TableSchema,
+    blanks,
+    only_numbers,
+    pandas_dtype,
+    parse_numbers,
+    parse_times,
+)
 
 PARSE_ERRORS = "_parse_errors"
 SOURCE = "_source"
@@ -86,6 +93,8 @@ def normalise(
         values = frame[rule.name]
         if isinstance(values, pd.DataFrame):  # two raw columns mapped to one name
             values = values.iloc[:, 0]
+        if values.dtype == object and not only_numbers(values):
+            values = values.astype("str")  # once, not in each step below (as each would)
         blank = blanks(values, markers)
         if rule.dtype in ("float", "int"):
             parsed = parse_numbers(values, thousands=source.thousands, decimal=source.decimal)

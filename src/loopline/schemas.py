@@ -32,6 +32,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -90,7 +91,7 @@ class ColumnRule:
     def is_numeric(self) -> bool:
         return self.dtype in ("float", "int")
 
-    @property
+    @cached_property  # read per request by parse_time: parsed once
     def date_range(self) -> tuple[datetime, datetime]:
         """Return a datetime column's valid [min, max] (naive UTC), defaults filled in."""
         low = DATE_MIN if self.min is None else _as_datetime(self.min)
@@ -372,8 +373,34 @@ def is_blank(raw: Any, na_values: set[str]) -> bool:
 
 def blanks(values: pd.Series, na_values: set[str]) -> pd.Series:
     """Column form of `is_blank`."""
+    if only_numbers(values) and not any(_as_number_text(m) for m in na_values):
+        return values.isna()  # no number is written as a marker: skip writing them as text
     text = values.astype("str").str.strip()
     return values.isna() | text.isin(na_values)
+
+
+def only_numbers(values: pd.Series) -> bool:
+    """Return whether a column holds numbers only (no text, no booleans), missing aside.
+
+    Such a column needs no text: each value is the number it holds (`parse_number`'s int and
+    float cases), so the column forms skip writing it as text, the costly part at a million rows.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
+        "integer",
+        "floating",
+        "mixed-integer-float",
+        "empty",
+    )
+
+
+def _as_number_text(marker: str) -> bool:
+    """Return whether str() of some non-NaN number could be this missing-value marker."""
+    marker = marker.strip()
+    return bool(NUMBER.fullmatch(marker)) or marker in ("inf", "-inf")
 
 
 def _text(raw: Any) -> str | None:
@@ -407,9 +434,13 @@ def parse_numbers(
 
     A caller tells missing from not-a-number with `blanks`.
     """
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        numbers = values.astype("float64")
-    else:
+    numbers = None
+    if only_numbers(values):
+        try:
+            numbers = values.astype("float64")
+        except OverflowError:  # an int beyond the float range: not a number, as text says
+            numbers = None
+    if numbers is None:
         text = values.astype("str").str.strip()
         if thousands:
             text = text.str.replace(thousands, "", regex=False)
