@@ -121,21 +121,34 @@ numbers = st.one_of(
 
 @st.composite
 def timestamps(draw: st.DrawFn) -> Any:
+    """ISO 8601 in its extended and basic forms, in and out of range, with and without offsets."""
     year = draw(
         st.one_of(
             st.integers(1, 9999), st.sampled_from([1677, 1899, 1900, 2199, 2200, 2201, 2262, 2024])
         )
     )
-    text = f"{year:04d}-{draw(st.integers(1, 12)):02d}-{draw(st.integers(1, 31)):02d}"
+    month, day = draw(st.integers(0, 13)), draw(st.integers(0, 32))
+    basic = draw(st.booleans())
+    sep = "" if basic else "-"
+    short = draw(st.integers(0, 5))
+    if short == 0:
+        return f"{year:04d}"
+    if short == 1:
+        return f"{year:04d}-{month:02d}"
+    text = f"{year:04d}{sep}{month:02d}{sep}{day:02d}"
     if draw(st.booleans()):
+        colon = "" if draw(st.booleans()) else ":"
         text += draw(st.sampled_from(["T", " "]))
-        text += f"{draw(st.integers(0, 24)):02d}:{draw(st.integers(0, 59)):02d}"
-        if draw(st.booleans()):
-            text += f":{draw(st.integers(0, 59)):02d}"
+        text += f"{draw(st.integers(0, 24)):02d}"
+        if draw(st.integers(0, 4)):
+            text += f"{colon}{draw(st.integers(0, 60)):02d}"
             if draw(st.booleans()):
-                text += "." + draw(st.text("0123456789", min_size=1, max_size=10))
-        offset = draw(st.sampled_from(["", "Z", "+14:00", "-12:00", "+02", "+0530", "-23:59"]))
-        text += offset
+                text += f"{colon}{draw(st.integers(0, 60)):02d}"
+                if draw(st.booleans()):
+                    text += "." + draw(st.text("0123456789", min_size=1, max_size=10))
+        text += draw(st.sampled_from(["", " "]))
+        offset = ["", "Z", "+14:00", "-12:00", "+02", "+0530", "-23:59", "+24:00", "-00:00"]
+        text += draw(st.sampled_from(offset))
     return text
 
 
@@ -385,7 +398,11 @@ def test_number_rule_examples(value: Any, reason: str | None) -> None:
         ("2200-01-01T00:00:01", "date_range"),
         ("2024-03-05T10:00", None),
         ("2024-02-30", "bad_timestamp"),
-        ("20240305", "bad_timestamp"),
+        ("20240305", None),  # ISO 8601's basic form, read alike by pandas and fromisoformat
+        ("2024-03", None),  # the first of the month, as pandas reads it
+        ("2024-W10-2", "bad_timestamp"),  # fromisoformat reads week dates, pandas does not
+        ("2024-03-05T10:00:00 +02:00", "bad_timestamp"),  # no space before the offset
+        ("2024-03-05T10:00:00,5", "bad_timestamp"),  # a decimal comma: fromisoformat only
     ],
 )
 def test_date_rule_examples(value: str, reason: str | None) -> None:

@@ -93,7 +93,7 @@ def normalise(
         values = frame[rule.name]
         if isinstance(values, pd.DataFrame):  # two raw columns mapped to one name
             values = values.iloc[:, 0]
-        if values.dtype == object and not only_numbers(values):
+        if values.dtype == object and rule.dtype != "datetime" and not only_numbers(values):
             values = values.astype("str")  # once, not in each step below (as each would)
         blank = blanks(values, markers)
         if rule.dtype in ("float", "int"):

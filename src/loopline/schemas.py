@@ -16,8 +16,9 @@ verdict and the same canonical value on generated values.
 - A number is ASCII decimal text (`[+-]digits[.digits][e[+-]digits]`, surrounding whitespace
   ignored) or a JSON/Parquet number, and finite: "3_4", "1e400", "inf", "0x10" and "١٢" are
   `not_a_number` (Python's float() takes some of them; this rule does not).
-- A timestamp is ISO 8601 `YYYY-MM-DD[( |T)HH:MM[:SS[.fraction]][Z|+HH[:MM]]]` (or the source's
-  `date_format`), converted to naive UTC, fractions beyond microseconds dropped; otherwise
+- A timestamp is ISO 8601 (`TIMESTAMP`: `YYYY[-MM]`, or `YYYY-MM-DD`/`YYYYMMDD` with an optional
+  `( |T)HH[:MM[:SS[.fraction]]]` or `HHMM[SS]` and offset `Z`/`+HH[:MM]`) or the source's
+  `date_format`, converted to naive UTC, fractions beyond microseconds dropped; otherwise
   `bad_timestamp`. It must lie in the column's [min, max] (schema file; default 1900-01-01 ..
   2200-01-01, inside pandas' 1677..2262), else `date_range`: a value pandas cannot hold
   quarantines its row, never the file.
@@ -57,10 +58,14 @@ _PANDAS_DTYPES: dict[str, Any] = {
 
 # --- value rules: each in a per-value form and a column form, kept equal (test_verdicts.py)
 NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-TIMESTAMP = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+TIMESTAMP = re.compile(  # ISO 8601 as both pandas ("ISO8601") and datetime.fromisoformat read it
+    r"[0-9]{4}(?:-[0-9]{2})?"  # YYYY, YYYY-MM (the first day)
+    r"|(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8})"  # YYYY-MM-DD or YYYYMMDD, then optionally
+    r"(?:[T ](?:[0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"  # HH[:MM[:SS[.f]]]
+    r"|[0-9]{4}(?:[0-9]{2}(?:\.[0-9]+)?)?)"  # or HHMM[SS[.f]]
+    r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"  # and an offset (no space before it)
 )
+_YEAR_MONTH = re.compile(r"[0-9]{4}(?:-[0-9]{2})?")  # what fromisoformat needs a day added to
 _SUB_MICRO = re.compile(r"(\.[0-9]{6})[0-9]+")  # fraction digits past microseconds (dropped)
 DATE_MIN = datetime(1900, 1, 1)  # the default valid range of a datetime column
 DATE_MAX = datetime(2200, 1, 1)
@@ -465,6 +470,8 @@ def parse_time(raw: Any, rule: ColumnRule) -> tuple[datetime | None, str | None]
     if isinstance(raw, datetime):
         stamp = raw
     elif isinstance(raw, str) and TIMESTAMP.fullmatch(text := raw.strip()):
+        if _YEAR_MONTH.fullmatch(text):
+            text += "-01" if len(text) == 7 else "-01-01"
         try:
             stamp = datetime.fromisoformat(_SUB_MICRO.sub(r"\1", text))
         except ValueError:
@@ -492,7 +499,11 @@ def parse_times(
         parsed = values if values.dt.tz is not None else values.dt.tz_localize("UTC")
         bad = pd.Series(False, index=values.index)
     else:
-        text = values.astype("str").str.strip()
+        if values.dtype == object:  # a number (JSON 2024) is no timestamp, as in parse_time
+            written = values.map(lambda v: isinstance(v, str | datetime)).astype(bool)
+        else:
+            written = pd.Series(pd.api.types.is_string_dtype(values), index=values.index)
+        text = values.astype("str").str.strip().where(written)
         if date_format:
             parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
         else:
