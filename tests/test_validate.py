@@ -186,10 +186,19 @@ def test_duplicate_of_earlier_batch() -> None:
     assert result.report["rules"] == {"id:duplicate_of_earlier_batch": 1}
 
 
-def test_without_as_of_nothing_is_in_the_future() -> None:
-    frame = canonical({"at": "2030-01-01"})
+def test_without_a_batch_period_the_future_starts_a_day_after_now() -> None:
+    """The rule REST applies (schemas.in_future): no period named, so now + FUTURE_SLACK."""
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    frame = canonical(
+        {"id": "past", "at": "2024-01-01"},
+        {"id": "soon", "at": str(now + pd.Timedelta(hours=12))},
+        {"id": "later", "at": str(now + pd.Timedelta(days=2))},
+        {"id": "far", "at": "2199-01-01"},
+    )
     frame[AS_OF] = pd.NaT
-    assert len(run(frame).accepted) == 1
+    result = run(frame)
+    assert result.accepted["id"].tolist() == ["past", "soon"]
+    assert reasons_by_id(result) == {"later": "at:in_future", "far": "at:in_future"}
 
 
 @pytest.mark.parametrize(

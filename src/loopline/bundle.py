@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ from loopline.expressions import compile_expression
 from loopline.io import file_sha256, read_json, read_table, write_json
 from loopline.schemas import RowValidator, TableSchema, parse_table_schema
 
-FUTURE_SLACK = timedelta(days=1)  # clocks differ; a day later than now is a data error
 FILES = (
     "preprocess.json",
     "features.json",
@@ -129,7 +127,9 @@ class Bundle:
         )
 
     def __post_init__(self) -> None:
-        self.validator = RowValidator(self.schema, self.dataset.na_values)
+        self.validator = RowValidator(
+            self.schema, self.dataset.na_values, time_column=self.dataset.time_column
+        )
         # one row is too little work to share among OpenMP threads: on a busy machine the
         # hand-off alone costs milliseconds, so the record path predicts single-threaded
         self._row_booster = self.booster.copy()
@@ -290,11 +290,7 @@ class Bundle:
 
     def check_record(self, record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Return a raw record's canonical values and the `column:rule` names it breaks."""
-        values, broken = self.validator.validate(record)
-        stamp = values.get(self.dataset.time_column) if self.dataset.time_column else None
-        if stamp is not None and stamp > datetime.now(UTC).replace(tzinfo=None) + FUTURE_SLACK:
-            broken.append(f"{self.dataset.time_column}:in_future")
-        return values, broken
+        return self.validator.validate(record)  # in_future included (schemas.in_future)
 
     def score_record(self, record: dict[str, Any], *, remember: bool = True) -> dict[str, Any]:
         """Return score, decision and reasons for one raw record; raise InvalidRecordError."""

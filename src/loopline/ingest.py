@@ -1,10 +1,12 @@
 """Stage 1, ingest: raw batches in any source's dialect -> one canonical table per batch.
 
 Sources disagree on column spellings, number formats and date formats. `normalise` maps a raw
-batch onto the dataset's canonical columns and dtypes. A value that cannot be parsed becomes
-missing *and* is recorded in `_parse_errors`, so validation quarantines the row with a reason
-instead of letting a typo pass as a missing value. Every row keeps its lineage (source, file,
-record number).
+batch onto the dataset's canonical columns and dtypes, with the value rules of
+`loopline.schemas` (`parse_numbers`, `parse_times`: what a number and a timestamp are, and the
+valid date range), the same rules the REST validator applies one value at a time. A value that
+cannot be parsed becomes missing *and* is recorded in `_parse_errors`, so validation quarantines
+the row with a reason instead of letting a typo pass as a missing value. Every row keeps its
+lineage (source, file, record number).
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ import pandas as pd
 
 from loopline.config import SourceConfig
 from loopline.io import SOURCE_ROW, RawBatch
-from loopline.schemas import TableSchema, pandas_dtype
+from loopline.schemas import (
+    TableSchema,
+    blanks,
+    only_numbers,
+    pandas_dtype,
+    parse_numbers,
+    parse_times,
+)
 
 PARSE_ERRORS = "_parse_errors"
 SOURCE = "_source"
@@ -56,38 +65,6 @@ def batch_as_of(file_name: str, regex: str | None) -> pd.Timestamp | None:
     return (period + 1).start_time
 
 
-def _blank(values: pd.Series, na_values: set[str]) -> pd.Series:
-    """Return True where a raw value means missing (None, NaN, or a configured marker)."""
-    text = values.astype("str").str.strip()
-    return values.isna() | text.isin(na_values)
-
-
-def _parse_numeric(values: pd.Series, thousands: str | None, decimal: str) -> pd.Series:
-    """Return numbers written with the source's separators as floats; NaN where unparseable."""
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.astype("float64")
-    text = values.astype("str").str.strip()
-    if thousands:
-        text = text.str.replace(thousands, "", regex=False)
-    if decimal != ".":
-        # a "." left in a decimal-comma number is no separator of this source: "1.5" could
-        # mean 15 or 1.5, so it is a parse error rather than a guess
-        text = text.mask(text.str.contains(".", regex=False), "")
-        text = text.str.replace(decimal, ".", regex=False)
-    return pd.to_numeric(text, errors="coerce").astype("float64")
-
-
-def _parse_datetime(values: pd.Series, date_format: str | None) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values
-    else:
-        text = values.astype("str").str.strip()
-        parsed = pd.to_datetime(text, format=date_format or "ISO8601", errors="coerce", utc=True)
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.astype("datetime64[ns]")
-
-
 def normalise(
     raw: RawBatch,
     *,
@@ -116,23 +93,23 @@ def normalise(
         values = frame[rule.name]
         if isinstance(values, pd.DataFrame):  # two raw columns mapped to one name
             values = values.iloc[:, 0]
-        blank = _blank(values, markers)
+        if values.dtype == object and rule.dtype != "datetime" and not only_numbers(values):
+            values = values.astype("str")  # once, not in each step below (as each would)
+        blank = blanks(values, markers)
         if rule.dtype in ("float", "int"):
-            parsed = _parse_numeric(values, source.thousands, source.decimal)
-            failed = parsed.isna() & ~blank
-            reason = f"{rule.name}:not_a_number"
+            parsed = parse_numbers(values, thousands=source.thousands, decimal=source.decimal)
+            reasons = pd.Series(np.where(parsed.isna(), "not_a_number", None), index=frame.index)
         elif rule.dtype == "datetime":
-            parsed = _parse_datetime(values, source.date_format)
-            failed = parsed.isna() & ~blank
-            reason = f"{rule.name}:bad_timestamp"
+            parsed, reasons = parse_times(values, rule, date_format=source.date_format)
         else:
             parsed = values.astype("str").str.strip().astype("str")
-            failed = pd.Series(False, index=frame.index)
-            reason = ""
+            reasons = pd.Series(None, index=frame.index, dtype="object")
         parsed = parsed.mask(blank)
         out[rule.name] = parsed.astype(pandas_dtype(rule))
+        failed = reasons.notna() & ~blank
         if failed.any():
-            errors = errors.where(~failed, errors + reason + ";")
+            label = f"{rule.name}:" + reasons.astype("str") + ";"
+            errors = errors.where(~failed, errors + label)
     result = pd.DataFrame(out, index=frame.index)
     result[SOURCE] = pd.Series([source_key] * n, index=frame.index, dtype="str")
     result[SOURCE_FILE] = pd.Series([file_name] * n, index=frame.index, dtype="str")

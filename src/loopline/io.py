@@ -318,7 +318,7 @@ def _read_jsonl(text: str) -> RawBatch:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except ValueError:  # JSONDecodeError, or an integer past Python's 4300-digit limit
             bad.append((number, line[:500], "record:invalid_json"))
             continue
         if not isinstance(record, dict):
@@ -326,10 +326,19 @@ def _read_jsonl(text: str) -> RawBatch:
             continue
         records.append(record)
         rows.append(number)
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    frame = json_frame(records)
     columns = list(frame.columns)
     frame.insert(0, SOURCE_ROW, rows)
     return RawBatch(frame=frame, malformed=malformed_frame(bad), columns=columns)
+
+
+def json_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Return JSON records as a frame of the values as decoded (object columns).
+
+    Not `from_records`: it would turn a column of ints with a null into floats, so that an id
+    sent as 5 would read as "5.0", not "5" as the REST validator reads the same record.
+    """
+    return pd.DataFrame(records, dtype=object) if records else pd.DataFrame()
 
 
 def parquet_input(path: Path) -> Path | io.BytesIO:

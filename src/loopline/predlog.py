@@ -29,12 +29,19 @@ rows; only batch segments are pruned (by their parquet row-group statistics), be
 may set `logged_at` itself, so an online segment's name does not bound its records' times. A line
 being written while a reader reads a live segment is, at that moment, an incomplete tail: it is
 skipped and counted in `corrupt_lines` and is read whole the next time.
+
+Every reader of the frame (monitor, feedback) turns times into pandas' datetime64[ns], which holds
+1677-09-21 .. 2262-04-11 only. A record holding a time outside that range (a `logged_at`, or an
+input such as `applied_at` that a service before the date-range rule accepted) is skipped,
+counted in `out_of_range_records` and warned about, never allowed to stop the reader; the
+segment is left as it is. Time inputs come back as datetime64[ns] (Arrow typed them) or as text.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import threading
@@ -79,6 +86,13 @@ _STAMP = "%Y%m%dT%H%M%S"
 _CRC_WIDTH = 8  # hex digits after the tab
 _SUFFIX = _CRC_WIDTH + 1  # "\t" + hex digits
 _TS = pa.timestamp("ns", tz="UTC")
+# text that starts with a year pandas' datetime64[ns] may not hold (before 1678 or after 2261)
+_FAR_YEAR = (
+    r"\s*(?:0[0-9]{3}|1[0-5][0-9]{2}|16[0-7][0-9]|22[6-9][0-9]|2[3-9][0-9]{2}|[3-9][0-9]{3})-"
+)
+_NS_MIN, _NS_MAX = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -89,6 +103,7 @@ class LogRead:
     corrupt_lines: int  # online lines skipped: bad checksum, not JSON, torn or unterminated
     segments: int  # segment files found (online and batch)
     unreadable_segments: list[str] = field(default_factory=list)  # batch files Arrow rejected
+    out_of_range_records: int = 0  # records skipped: a time pandas cannot hold (see above)
     names: list[str] = field(default_factory=list)  # the segment files read
 
 
@@ -271,8 +286,17 @@ def read_log(
         except (pa.ArrowInvalid, OSError):
             unreadable.append(path.name)
     frame = _combine(frames, columns)
+    frame, far = _drop_far_times(frame)
+    far += sum(getattr(f, "attrs", {}).get(_FAR, 0) for f in frames)
+    if far:
+        log.warning(
+            "%s: %d prediction-log records skipped: they hold a time outside 1677-09-21 .. "
+            "2262-04-11 (the segments are left as they are)",
+            root,
+            far,
+        )
     read = [p.name for p in (*online, *batch)]
-    return LogRead(frame, corrupt, len(online) + len(batch), unreadable, read)
+    return LogRead(frame, corrupt, len(online) + len(batch), unreadable, far, read)
 
 
 def to_flat(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -473,8 +497,11 @@ def _read_online(
         table = None
     if table is None:
         records, bad = _parse_python(data, good)
-        frame = to_flat(records)
-        return _window(frame, lo, hi, columns), corrupt + bad
+        held = [r for r in records if _holdable(r.get("logged_at"))]
+        frame = to_flat(held)
+        frame = _window(frame, lo, hi, columns)
+        frame.attrs[_FAR] = len(records) - len(held)
+        return frame, corrupt + bad
     return _arrow_to_frame(table, lo, hi, columns), corrupt
 
 
@@ -562,7 +589,7 @@ def _parse_arrow(data: bytearray, expected_rows: int) -> pa.Table:
     flat: dict[str, pa.ChunkedArray] = {}
     for name in CORE_COLUMNS:
         flat[name] = table.column(name)
-    flat["logged_at"] = flat["logged_at"].cast(_TS)
+    flat["logged_at"] = flat["logged_at"].cast(_TS)  # out of range: ArrowInvalid, the slow path
     for name, prefix in (("input", INPUT_PREFIX), ("features", FEATURE_PREFIX)):
         if name not in table.column_names:
             continue
@@ -633,6 +660,58 @@ def _arrow_to_frame(
     if reasons is not None:
         frame["reasons"] = pd.Series(reasons, index=frame.index, dtype=object)
     return frame
+
+
+_FAR = "out_of_range_records"  # frame.attrs key: records a segment reader skipped
+
+
+def _holdable(value: Any) -> bool:
+    """Return whether a logged_at (ISO text or missing) is a time datetime64[ns] can hold."""
+    if not isinstance(value, str):
+        return True  # missing or malformed: to_flat's rules, as before
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return True
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    try:
+        return _NS_MIN <= pd.Timestamp(moment) <= _NS_MAX
+    except (OverflowError, ValueError):  # pandas.errors.OutOfBoundsDatetime is a ValueError
+        return False
+
+
+def _drop_far_times(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Return the frame without records whose time inputs datetime64[ns] cannot hold, and
+    their number; time input columns Arrow typed come back as datetime64[ns]."""
+    far = np.zeros(len(frame), dtype=bool)
+    typed: list[str] = []
+    for name in frame.columns:
+        if not str(name).startswith(INPUT_PREFIX):
+            continue
+        values = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            if values.dt.unit != "ns":
+                stamps = values if values.dt.tz is not None else values.dt.tz_localize("UTC")
+                far |= (values.notna() & ((stamps < _NS_MIN) | (stamps > _NS_MAX))).to_numpy()
+                typed.append(name)
+        elif values.dtype == object or pd.api.types.is_string_dtype(values):
+            text = (
+                values.where(values.map(lambda v: isinstance(v, str)))
+                if values.dtype == object
+                else values
+            )
+            suspect = text.str.match(_FAR_YEAR).fillna(False).to_numpy(dtype=bool)
+            if suspect.any():
+                stamps = pd.to_datetime(text[suspect], errors="coerce", format="ISO8601", utc=True)
+                outside = stamps.notna() & ((stamps < _NS_MIN) | (stamps > _NS_MAX))
+                far[np.flatnonzero(suspect)[outside.to_numpy()]] = True
+    if far.any():
+        frame = frame.loc[~far].reset_index(drop=True)
+    for name in typed:
+        frame[name] = frame[name].astype(
+            "datetime64[ns]" if frame[name].dt.tz is None else "datetime64[ns, UTC]"
+        )
+    return frame, int(far.sum())
 
 
 def _window(

@@ -5,16 +5,39 @@ whether it may be missing, a range or a set of allowed values, and what to do wi
 category. `table_schema` reads it; `to_pandera` compiles it into the pandera schema that guards
 the data boundary. Later code (a faster single-row validator) derives from the same
 `TableSchema`, so the rules are written once.
+
+What a value *is* (a number, a timestamp, in the valid date range, not in the future) is decided
+here too, each rule in two forms side by side: one value at a time (`parse_number`,
+`parse_time`, `in_future`: the REST path, `RowValidator`) and a column at a time
+(`parse_numbers`, `parse_times`, `in_future_mask`: ingest and validate, so `loopline validate`,
+`loopline score` and the pipeline). tests/test_verdicts.py holds the two forms to the same
+verdict and the same canonical value on generated values.
+
+- A number is ASCII decimal text (`[+-]digits[.digits][e[+-]digits]`, surrounding whitespace
+  ignored) or a JSON/Parquet number, and finite: "3_4", "1e400", "inf", "0x10" and "١٢" are
+  `not_a_number` (Python's float() takes some of them; this rule does not).
+- A timestamp is ISO 8601 (`TIMESTAMP`: `YYYY[-MM]`, or `YYYY-MM-DD`/`YYYYMMDD` with an optional
+  `( |T)HH[:MM[:SS[.fraction]]]` or `HHMM[SS]` and offset `Z`/`+HH[:MM]`) or the source's
+  `date_format`, converted to naive UTC, fractions beyond microseconds dropped; otherwise
+  `bad_timestamp`. It must lie in the column's [min, max] (schema file; default 1900-01-01 ..
+  2200-01-01, inside pandas' 1677..2262), else `date_range`: a value pandas cannot hold
+  quarantines its row, never the file.
+- The dataset's time column must be before the row's as-of moment, else `in_future`: the end of
+  the batch period named in the file name, or, with none (REST, a file without a period), the
+  moment of checking plus FUTURE_SLACK.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import yaml
@@ -33,6 +56,24 @@ _PANDAS_DTYPES: dict[str, Any] = {
 }
 
 
+# --- value rules: each in a per-value form and a column form, kept equal (test_verdicts.py)
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+TIMESTAMP = re.compile(  # ISO 8601 as both pandas ("ISO8601") and datetime.fromisoformat read it
+    r"[0-9]{4}(?:-[0-9]{2})?"  # YYYY, YYYY-MM (the first day)
+    r"|(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8})"  # YYYY-MM-DD or YYYYMMDD, then optionally
+    r"(?:[T ](?:[0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"  # HH[:MM[:SS[.f]]]
+    r"|[0-9]{4}(?:[0-9]{2}(?:\.[0-9]+)?)?)"  # or HHMM[SS[.f]]
+    r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"  # and an offset (no space before it)
+)
+_YEAR_MONTH = re.compile(r"[0-9]{4}(?:-[0-9]{2})?")  # what fromisoformat needs a day added to
+_SUB_MICRO = re.compile(r"(\.[0-9]{6})[0-9]+")  # fraction digits past microseconds (dropped)
+DATE_MIN = datetime(1900, 1, 1)  # the default valid range of a datetime column
+DATE_MAX = datetime(2200, 1, 1)
+_PANDAS_MIN = datetime(1677, 9, 22)  # inside pandas' datetime64[ns] range, with a day to spare
+_PANDAS_MAX = datetime(2262, 4, 10)
+FUTURE_SLACK = timedelta(days=1)  # clocks differ; a day later than now is a data error
+
+
 class SchemaFileError(ValueError):
     """The schema file itself is malformed."""
 
@@ -46,14 +87,21 @@ class ColumnRule:
     nullable: bool = True
     required: bool = True
     unique: bool = False
-    min: float | None = None
-    max: float | None = None
+    min: float | str | None = None  # a datetime column: ISO text (default DATE_MIN)
+    max: float | str | None = None
     allowed: tuple[Any, ...] | None = None
     unknown: Literal["quarantine", "accept"] = "quarantine"
 
     @property
     def is_numeric(self) -> bool:
         return self.dtype in ("float", "int")
+
+    @cached_property  # read per request by parse_time: parsed once
+    def date_range(self) -> tuple[datetime, datetime]:
+        """Return a datetime column's valid [min, max] (naive UTC), defaults filled in."""
+        low = DATE_MIN if self.min is None else _as_datetime(self.min)
+        high = DATE_MAX if self.max is None else _as_datetime(self.max)
+        return low, high
 
 
 @dataclass(frozen=True)
@@ -104,8 +152,48 @@ def parse_table_schema(spec: dict[str, Any], name: str = "table") -> TableSchema
             )
         if rule.get("allowed") is not None:
             rule["allowed"] = tuple(rule["allowed"])
+        if rule["dtype"] == "datetime":
+            _check_date_range(rule, f"schema {name!r}, column {column!r}")
         columns.append(ColumnRule(name=str(column), **rule))
     return TableSchema(columns=tuple(columns), name=name)
+
+
+def _as_datetime(value: Any) -> datetime:
+    """Return a date bound (a date, a datetime or ISO text) as a naive UTC datetime."""
+    if isinstance(value, datetime):
+        stamp = value
+    elif isinstance(value, date):
+        stamp = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        stamp = datetime.fromisoformat(value.strip())
+    else:
+        raise ValueError(f"not a date: {value!r}")
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    return stamp
+
+
+def _check_date_range(rule: dict[str, Any], where: str) -> None:
+    """Store a datetime column's min/max as ISO text; SchemaFileError unless pandas holds them."""
+    for key in ("min", "max"):
+        if rule.get(key) is None:
+            continue
+        try:
+            stamp = _as_datetime(rule[key])
+        except (ValueError, OverflowError):
+            raise SchemaFileError(
+                f"{where}: {key} must be a date such as 1900-01-01, got {rule[key]!r}"
+            ) from None
+        if not _PANDAS_MIN <= stamp <= _PANDAS_MAX:
+            raise SchemaFileError(
+                f"{where}: {key} {stamp:%Y-%m-%d} is outside the dates pandas can hold "
+                f"({_PANDAS_MIN:%Y-%m-%d} .. {_PANDAS_MAX:%Y-%m-%d})"
+            )
+        rule[key] = stamp.isoformat()
+    low = _as_datetime(rule.get("min") or DATE_MIN)
+    high = _as_datetime(rule.get("max") or DATE_MAX)
+    if low > high:
+        raise SchemaFileError(f"{where}: min {low:%Y-%m-%d} is after max {high:%Y-%m-%d}")
 
 
 def table_schema(path: str | Path) -> TableSchema:
@@ -164,6 +252,8 @@ def pandas_dtype(rule: ColumnRule) -> Any:
 def rule_checks(rule: ColumnRule) -> list[pa.Check]:
     """Return the pandera checks of one column (range, allowed values, whole numbers)."""
     checks: list[pa.Check] = []
+    if rule.dtype == "datetime":
+        return checks  # parse_times: a date out of range never reaches a datetime64[ns] column
     if rule.min is not None:
         checks.append(pa.Check.ge(rule.min))
     if rule.max is not None:
@@ -205,22 +295,31 @@ class RowValidator:
     """The schema's rules compiled for one record at a time (the REST request path).
 
     pandera on a one-row DataFrame costs about 23 ms; these checks cost microseconds. They are
-    derived from the same TableSchema, not written by hand per column, and a test holds them to
-    the same verdicts as the pandera path (ingest.normalise + validate.validate_batch) on good
-    and bad rows. Cross-row rules (duplicate ids) and batch-period rules are not per-record.
+    derived from the same TableSchema and the same value rules (`parse_number`, `parse_time`,
+    `in_future`) as the batch path, and tests hold them to the same verdicts as the batch path
+    (ingest.normalise + validate.validate_batch) on good and bad rows. Cross-row rules
+    (duplicate ids) are not per-record.
     """
 
-    def __init__(self, schema: TableSchema, na_values: list[str]) -> None:
+    def __init__(
+        self, schema: TableSchema, na_values: list[str], *, time_column: str | None = None
+    ) -> None:
         self.schema = schema
         self.na_values = {str(v) for v in na_values}
+        self.time_column = time_column if time_column in schema.names else None
         self._allowed = {
             r.name: {str(a) for a in r.allowed} if r.dtype == "category" else set(r.allowed)
             for r in schema.columns
             if r.allowed is not None
         }
 
-    def validate(self, record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        """Return canonical values (None for missing) and the `column:rule` names broken."""
+    def validate(
+        self, record: dict[str, Any], *, as_of: datetime | None = None
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Return canonical values (None for missing) and the `column:rule` names broken.
+
+        `as_of`: the moment the time column must be before (default: now + FUTURE_SLACK).
+        """
         values: dict[str, Any] = {}
         broken: list[str] = []
         for rule in self.schema.columns:
@@ -236,28 +335,25 @@ class RowValidator:
                     value, failures = UNKNOWN_LEVEL, []
                 broken.extend(f"{rule.name}:{f}" for f in failures)
             values[rule.name] = value
+        stamp = values.get(self.time_column) if self.time_column else None
+        if stamp is not None and in_future(stamp, as_of):
+            broken.append(f"{self.time_column}:in_future")
         return values, broken
 
     def _parse(self, rule: ColumnRule, raw: Any) -> tuple[Any, str | None]:
-        if raw is None or (isinstance(raw, float) and math.isnan(raw) and rule.is_numeric):
-            return None, None
-        if (isinstance(raw, str) and raw.strip() in self.na_values) or str(raw) in self.na_values:
+        if is_blank(raw, self.na_values):
             return None, None
         if rule.is_numeric:
-            if isinstance(raw, bool):
-                return None, "not_a_number"
-            try:
-                number = float(raw.strip() if isinstance(raw, str) else raw)
-            except (TypeError, ValueError):
-                return None, "not_a_number"
-            return (None, "not_a_number") if math.isnan(number) else (number, None)
+            return parse_number(raw)
         if rule.dtype == "datetime":
-            return _parse_time(raw)
+            return parse_time(raw, rule)
         return str(raw).strip(), None
 
     def _check(self, rule: ColumnRule, value: Any) -> list[str]:
         """Return every failed check, in the order pandera runs them (rule_checks)."""
         failures = []
+        if rule.dtype == "datetime":
+            return failures  # its range is parse_time's
         if rule.min is not None and value < rule.min:
             failures.append("below_min")
         if rule.max is not None and value > rule.max:
@@ -271,17 +367,178 @@ class RowValidator:
         return failures
 
 
-def _parse_time(raw: Any) -> tuple[Any, str | None]:
-    """Return an ISO 8601 timestamp as naive UTC (what ingest does), or a bad_timestamp reason."""
+# --- missing values -------------------------------------------------------------------------
+
+
+def is_blank(raw: Any, na_values: set[str]) -> bool:
+    """Return whether one raw value means missing (None, NaN, or a configured marker)."""
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+        return True
+    text = _text(raw)
+    return text is not None and text.strip() in na_values
+
+
+def blanks(values: pd.Series, na_values: set[str]) -> pd.Series:
+    """Column form of `is_blank`."""
+    if only_numbers(values) and not any(_as_number_text(m) for m in na_values):
+        return values.isna()  # no number is written as a marker: skip writing them as text
+    text = values.astype("str").str.strip()
+    return values.isna() | text.isin(na_values)
+
+
+def only_numbers(values: pd.Series) -> bool:
+    """Return whether a column holds numbers only (no text, no booleans), missing aside.
+
+    Such a column needs no text: each value is the number it holds (`parse_number`'s int and
+    float cases), so the column forms skip writing it as text, the costly part at a million rows.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
+        "integer",
+        "floating",
+        "mixed-integer-float",
+        "empty",
+    )
+
+
+def _as_number_text(marker: str) -> bool:
+    """Return whether str() of some non-NaN number could be this missing-value marker."""
+    marker = marker.strip()
+    return bool(NUMBER.fullmatch(marker)) or marker in ("inf", "-inf")
+
+
+def _text(raw: Any) -> str | None:
+    """Return str(raw) as pandas' astype("str") writes it (None where it cannot be written)."""
+    try:
+        return str(raw)
+    except ValueError:  # an int past Python's 4300-digit str limit
+        return None
+
+
+# --- numbers --------------------------------------------------------------------------------
+
+
+def parse_number(raw: Any) -> tuple[float | None, str | None]:
+    """Return a non-missing raw value as a finite float, or (None, "not_a_number")."""
+    if isinstance(raw, bool):
+        return None, "not_a_number"
+    if isinstance(raw, float):
+        return (raw, None) if math.isfinite(raw) else (None, "not_a_number")
+    text = _text(raw)
+    if text is None or not NUMBER.fullmatch(text := text.strip()):
+        return None, "not_a_number"
+    number = float(text)
+    return (number, None) if math.isfinite(number) else (None, "not_a_number")
+
+
+def parse_numbers(
+    values: pd.Series, *, thousands: str | None = None, decimal: str = "."
+) -> pd.Series:
+    """Column form of `parse_number` (with the source's separators): NaN where not a number.
+
+    A caller tells missing from not-a-number with `blanks`.
+    """
+    numbers = None
+    if only_numbers(values):
+        try:
+            numbers = values.astype("float64")
+        except OverflowError:  # an int beyond the float range: not a number, as text says
+            numbers = None
+    if numbers is None:
+        text = values.astype("str").str.strip()
+        if thousands:
+            text = text.str.replace(thousands, "", regex=False)
+        if decimal != ".":
+            # a "." left in a decimal-comma number is no separator of this source: "1.5" could
+            # mean 15 or 1.5, so it is a parse error rather than a guess
+            text = text.mask(text.str.contains(".", regex=False), "")
+            text = text.str.replace(decimal, ".", regex=False)
+        ok = text.str.fullmatch(NUMBER.pattern).fillna(False).astype(bool)
+        numbers = pd.Series(np.nan, index=values.index, dtype="float64")
+        if ok.any():
+            numbers[ok] = text[ok].astype("float64")
+    return numbers.where(np.isfinite(numbers.to_numpy()))
+
+
+# --- timestamps -----------------------------------------------------------------------------
+
+
+def parse_time(raw: Any, rule: ColumnRule) -> tuple[datetime | None, str | None]:
+    """Return an ISO 8601 timestamp as naive UTC in the column's range, or the rule it breaks."""
+    low, high = rule.date_range
     if isinstance(raw, datetime):
         stamp = raw
-    elif isinstance(raw, str):
+    elif isinstance(raw, str) and TIMESTAMP.fullmatch(text := raw.strip()):
+        if _YEAR_MONTH.fullmatch(text):
+            text += "-01" if len(text) == 7 else "-01-01"
         try:
-            stamp = datetime.fromisoformat(raw.strip())
+            stamp = datetime.fromisoformat(_SUB_MICRO.sub(r"\1", text))
         except ValueError:
             return None, "bad_timestamp"
     else:
         return None, "bad_timestamp"
     if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
-    return stamp, None
+        try:
+            stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # before year 1 or after 9999 in UTC
+            return None, "date_range"
+    return (stamp, None) if low <= stamp <= high else (None, "date_range")
+
+
+def parse_times(
+    values: pd.Series, rule: ColumnRule, *, date_format: str | None = None
+) -> tuple[pd.Series, pd.Series]:
+    """Column form of `parse_time` (or the source's `date_format`).
+
+    Returns naive UTC datetime64[ns] (NaT where missing or broken) and the rule each value broke
+    (None where none): `bad_timestamp` or `date_range`.
+    """
+    low, high = (pd.Timestamp(b, tz="UTC") for b in rule.date_range)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values if values.dt.tz is not None else values.dt.tz_localize("UTC")
+        bad = pd.Series(False, index=values.index)
+    else:
+        if values.dtype == object:  # a number (JSON 2024) is no timestamp, as in parse_time
+            written = values.map(lambda v: isinstance(v, str | datetime)).astype(bool)
+        else:
+            written = pd.Series(pd.api.types.is_string_dtype(values), index=values.index)
+        text = values.astype("str").str.strip().where(written)
+        if date_format:
+            parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
+        else:
+            shaped = text.str.fullmatch(TIMESTAMP.pattern).fillna(False).astype(bool)
+            text = text.where(shaped).str.replace(_SUB_MICRO.pattern, r"\1", regex=True)
+            parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+        bad = parsed.isna() & values.notna()
+    parsed = parsed.dt.tz_convert("UTC")
+    outside = parsed.notna() & ((parsed < low) | (parsed > high))
+    reasons = pd.Series(None, index=values.index, dtype="object")
+    reasons[bad] = "bad_timestamp"
+    reasons[outside] = "date_range"
+    parsed = parsed.mask(outside).dt.tz_localize(None).astype("datetime64[ns]")
+    return parsed, reasons
+
+
+# --- not in the future ----------------------------------------------------------------------
+
+
+def future_limit(now: datetime | None = None) -> datetime:
+    """Return the as-of moment of a row with no batch period: now (naive UTC) + FUTURE_SLACK."""
+    now = now or datetime.now(UTC)
+    if now.tzinfo is not None:
+        now = now.astimezone(UTC).replace(tzinfo=None)
+    return now + FUTURE_SLACK
+
+
+def in_future(stamp: datetime, as_of: datetime | None = None) -> bool:
+    """Return whether a row's time is at or after its as-of moment (default: future_limit())."""
+    return stamp >= (future_limit() if as_of is None else as_of)
+
+
+def in_future_mask(times: pd.Series, as_of: pd.Series) -> pd.Series:
+    """Column form of `in_future`: a missing as-of (no batch period) is future_limit()."""
+    limit = as_of.astype("datetime64[ns]").fillna(pd.Timestamp(future_limit()))
+    return times.notna() & (times >= limit)

@@ -18,9 +18,10 @@ Chunking does not change the result for a file in time order (as batch exports a
   later chunk dated before a same-entity application of an earlier chunk is missing from the
   earlier one's history, where one whole-file call would count it.)
 
-Other differences from one whole-file call, both for malformed files only: a JSONL chunk infers
-value types from its own records, and JSONL required columns are checked on the first chunk
-that has records (a key absent from all of them stops the file although later lines have it).
+One other difference from one whole-file call, for malformed files only: JSONL required columns
+are checked on the first chunk that has records (a key absent from all of them stops the file
+although later lines have it). JSONL values are kept as decoded (`io.json_frame`), so a chunk's
+values do not depend on the other records in it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from loopline.io import (
     RawBatch,
     csv_batches,
     file_dialect,
+    json_frame,
     malformed_frame,
     open_binary,
     open_text,
@@ -175,7 +177,7 @@ def _jsonl_chunks(path: Path, chunk_rows: int, encoding: str) -> Iterator[RawBat
             continue
         try:
             record = loads(line)
-        except json.JSONDecodeError:
+        except ValueError:  # JSONDecodeError, or an integer past Python's 4300-digit limit
             bad.append((number, line[:500], "record:invalid_json"))
         else:
             if isinstance(record, dict):
@@ -193,7 +195,7 @@ def _jsonl_chunks(path: Path, chunk_rows: int, encoding: str) -> Iterator[RawBat
 def _jsonl_batch(
     records: list[dict[str, Any]], rows: list[int], bad: list[tuple[int, str, str]]
 ) -> RawBatch:
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    frame = json_frame(records)
     columns = list(frame.columns)
     frame.insert(0, SOURCE_ROW, np.asarray(rows, dtype="int64"))
     return RawBatch(frame=frame, malformed=malformed_frame(bad), columns=columns)

@@ -2,8 +2,10 @@
 
 The pandera schema compiled from the dataset's schema file is run lazily, so each row collects
 all of its failures at once. Parse failures from ingestion, duplicate ids (within the batch and
-against earlier batches: the first occurrence wins) and timestamps after the batch's own period
-join the same list of reasons. Counts always add up: rows_in = accepted + quarantined.
+against earlier batches: the first occurrence wins) and timestamps in the future (after the
+batch's own period, or with no period, after now + a day: `schemas.in_future_mask`, the rule
+REST applies too) join the same list of reasons. Counts always add up:
+rows_in = accepted + quarantined.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from loopline.ingest import AS_OF, PARSE_ERRORS, RAW
-from loopline.schemas import UNKNOWN_LEVEL, TableSchema, to_pandera
+from loopline.schemas import UNKNOWN_LEVEL, TableSchema, in_future_mask, to_pandera
 
 REASONS = "_reasons"
 # pandera's check names -> the rule names people read in reports and quarantine files
@@ -111,8 +113,9 @@ def validate_batch(
             earlier = pd.Series([i in seen_ids for i in ids.to_numpy(dtype=object)])
             label = f"{id_column}:duplicate_of_earlier_batch"
             extra["seen"] = pd.Series(np.where(earlier, label, None), dtype="object")
-    if time_column and AS_OF in frame.columns and time_column in frame.columns:
-        future = frame[time_column].notna() & (frame[time_column] >= frame[AS_OF])
+    if time_column and time_column in frame.columns:
+        as_of = frame[AS_OF] if AS_OF in frame.columns else pd.Series(pd.NaT, index=frame.index)
+        future = in_future_mask(frame[time_column], as_of)
         label = f"{time_column}:in_future"
         extra["future"] = pd.Series(np.where(future, label, None), dtype="object")
 

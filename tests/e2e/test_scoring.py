@@ -309,3 +309,41 @@ def test_missing_bundle_and_bad_output_exit_2(tmp_path: Path, repo: Repo) -> Non
     assert code == 2 and "no model bundle" in output
     code, output = _cli(raw, str(tmp_path / "s.txt"), "--model", str(repo.path / "models/loans"))
     assert code == 2 and "use .csv, .jsonl or .parquet" in output
+
+
+def test_one_out_of_range_date_quarantines_only_its_row(
+    repo: Repo, bundle: Bundle, tmp_path: Path
+) -> None:
+    """applied_at 1500 (outside pandas' range) used to abort the whole file; REST accepted it."""
+    lines = (repo.path / RAW / "2024-05_api.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    clean = tmp_path / "clean.jsonl"  # the rows that score when nothing is changed
+    clean.write_text("".join(f"{line}\n" for line in lines))
+    before = _score(bundle, clean, tmp_path / "before.parquet", chunk_rows=50)
+    target = next(
+        i
+        for i, r in enumerate(records)
+        if r["application_id"] in set(pd.read_parquet(before.output)["application_id"])
+    )
+    for value, rule in [
+        ("1500-01-01T00:00:00", "applied_at:date_range"),
+        ("9999-12-31T23:59:59+14:00", "applied_at:date_range"),
+        ("2199-01-01T00:00:00", "applied_at:in_future"),
+    ]:
+        changed = [dict(r) for r in records]
+        changed[target]["applied_at"] = value
+        path = tmp_path / "2024-05_api.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in changed))
+        summary = _score(bundle, path, tmp_path / "scores.parquet", chunk_rows=50)
+        assert summary.rows_read == len(records)
+        assert (summary.scored, summary.quarantined) == (before.scored - 1, before.quarantined + 1)
+        bad = pd.read_parquet(summary.quarantine).set_index("_source_row")["_reasons"]
+        assert bad[target + 1] == rule
+        code, output = _cli(
+            str(path), str(tmp_path / "cli.csv"), "--model", str(bundle.root), "--no-log"
+        )
+        assert code == 1 and rule in output, output
+        # REST: the same rule, a violation (422), never an exception
+        assert bundle.check_record(changed[target])[1] == [rule]
+    huge = dict(records[target]) | {"annual_income": 10**309}
+    assert bundle.check_record(huge)[1] == ["annual_income:not_a_number"]

@@ -124,6 +124,12 @@ def test_malformed_requests_get_4xx_not_500(
         ({"applied_at": "yesterday"}, "applied_at", "bad_timestamp"),
         ({"customer_id": None}, "customer_id", "missing"),
         ({"applied_at": "2099-01-01T00:00:00"}, "applied_at", "in_future"),
+        # values pandas cannot hold, or float() cannot: a rule, never a 500
+        ({"applied_at": "1500-01-01T00:00:00"}, "applied_at", "date_range"),
+        ({"applied_at": "9999-12-31T23:59:59+14:00"}, "applied_at", "date_range"),
+        ({"applied_at": "0001-01-01T00:00:00-12:00"}, "applied_at", "date_range"),
+        ({"annual_income": 10**309}, "annual_income", "not_a_number"),
+        ({"loan_amount": "3_4"}, "loan_amount", "not_a_number"),
     ],
 )
 def test_rule_violations_name_the_field_and_rule(

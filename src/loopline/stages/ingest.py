@@ -14,8 +14,10 @@ from typing import Any
 from tqdm import tqdm
 
 from loopline import ingest, io
+from loopline import schemas as value_rules
 from loopline.config import Config, DatasetConfig, SourceConfig, select
-from loopline.feedback import BATCH_PREFIX, batch_key, partitions
+from loopline.feedback import BATCH_PREFIX, batch_key
+from loopline.feedback import partitions as feedback_partitions
 from loopline.io import file_sha256, read_batch_file, write_table
 from loopline.partitions import fingerprint, load_manifest, plan, remove_outputs, save_manifest
 from loopline.schemas import TableSchema, labels_schema, table_schema
@@ -58,7 +60,7 @@ FEEDBACK_SOURCE = SourceConfig(format="parquet")  # logged inputs as text, canon
 def discover_feedback(feedback_dir: Path) -> dict[str, tuple[str, str, SourceConfig]]:
     """Return the feedback partitions' batch files as key -> (table, source, source config)."""
     found: dict[str, tuple[str, str, SourceConfig]] = {}
-    for part in partitions(feedback_dir):
+    for part in feedback_partitions(feedback_dir):
         for table in ("applications", "labels"):
             if (part / f"{table}.parquet").exists():
                 found[batch_key(part, table)] = (table, "feedback", FEEDBACK_SOURCE)
@@ -119,6 +121,7 @@ def task(cfg: Config) -> None:
         Path(cfg.dataset.schema_path),
         Path(ingest.__file__),
         Path(io.__file__),
+        Path(value_rules.__file__),  # what a number, a timestamp and a valid date are
     )
     inputs = {rel: file_sha256(locate(rel, raw_dir, feedback_dir)) for rel in files}
     manifest = load_manifest(out_dir)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from loopline import schemas as value_rules
 from loopline import validate
 from loopline.config import Config, select
 from loopline.io import file_sha256, read_json, read_table, write_json, write_table
@@ -48,6 +49,7 @@ def task(cfg: Config) -> None:
         select(cfg, PARAMS),
         Path(cfg.dataset.schema_path),
         Path(validate.__file__),
+        Path(value_rules.__file__),  # the in_future rule, the pandera checks
     )
     inputs = {key: file_sha256(in_dir / e["outputs"][0]) for key, e in ingested.items()}
     # batches in order of arrival (the earliest copy of an id wins, whatever the file names);
