@@ -305,7 +305,13 @@ def test_check_quarantine_rate_names_file_rate_and_fix() -> None:
 
 
 def test_check_quarantine_rate_empty_batch_passes() -> None:
-    check_quarantine_rate({"rows_in": 0, "quarantined": 0, "rules": {}}, file_name="b", ceiling=0)
+    """An empty batch has no quarantine rate: even a zero ceiling lets it through, while one
+    quarantined row under the same ceiling stops the stage."""
+    empty = {"rows_in": 0, "quarantined": 0, "rules": {}}
+    assert check_quarantine_rate(empty, file_name="b", ceiling=0) is None
+    one = {"rows_in": 1, "quarantined": 1, "rules": {"age:below_min": 1}}
+    with pytest.raises(ValidationStopError):
+        check_quarantine_rate(one, file_name="b", ceiling=0)
 
 
 # --- schemas ------------------------------------------------------------------------------
