@@ -45,9 +45,10 @@ sweep: venv ## A 4-point grid (model.max_depth x model.eta) as queued DVC experi
 review: venv ## Compare the workspace with main: params, metrics, slices, gate -> reports/review.md
 	$(BIN)/loopline review --baseline main
 
-lint: venv ## ruff check and format check
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+lint: venv ## ruff check, format check and the layer contract (import-linter, ARCHITECTURE.md)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 lock: venv ## Re-pin every dependency into requirements.lock
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock

@@ -542,15 +542,14 @@ def monitor(
     log_dir = _log_dir(log_dir, dataset)
     from datetime import datetime
 
-    from loopline.stages import StageError
-    from loopline.stages import monitor as stage
+    from loopline.services import ServiceError, monitoring
 
     try:
         cfg = _config([f"dataset={dataset}"])
         if window_days is not None:
             cfg.monitor.window_days = window_days
-        bundle_dir, info = stage.resolve_bundle(cfg, model)
-        report = stage.build_report(
+        bundle_dir, info = monitoring.resolve_bundle(cfg, model)
+        report = monitoring.build_report(
             cfg,
             bundle_dir,
             info,
@@ -558,8 +557,8 @@ def monitor(
             feedback_dir=Path(cfg.paths.feedback),
             until=datetime.fromisoformat(until) if until else None,
         )
-        html = stage.write_report(report, out or Path(cfg.paths.reports))
-    except (StageError, FileNotFoundError, ValueError) as exc:
+        html = monitoring.write_report(report, out or Path(cfg.paths.reports))
+    except (ServiceError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc), as_json=False)
     verdict = report["verdict"]
     window = report["window"]

@@ -224,8 +224,8 @@ def run_loop(
     """Run the loop; write timeline.csv, timeline.png and loop.json to out_dir; return summary."""
     import mlflow
 
+    from loopline.services import monitoring
     from loopline.serving import registry
-    from loopline.stages import monitor as monitor_stage
 
     started = time.perf_counter()
     workdir = workdir.resolve()
@@ -299,14 +299,14 @@ def run_loop(
             new_labels_since_retrain |= fed > 0
             row["labels_fed"] = fed
             row["post_shift_labels_fed"] = post_shift
-            report = monitor_stage.build_report(
+            report = monitoring.build_report(
                 cfg,
                 path,
                 {"name": name, "version": version, "dataset": cfg.dataset.name},
                 log_dir=live.log_dir,
                 feedback_dir=workdir / cfg.paths.feedback,
             )
-            monitor_stage.write_report(report, workdir / "reports" / "loop" / f"period_{step:02d}")
+            monitoring.write_report(report, workdir / "reports" / "loop" / f"period_{step:02d}")
             v, d, p = report["verdict"], report["drift"] or {}, report["performance"]
             row |= {
                 "verdict": v["status"],

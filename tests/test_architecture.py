@@ -1,0 +1,38 @@
+"""The layer contract (pyproject.toml, ARCHITECTURE.md) holds, and it would catch a breach."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LINT), "--config", str(root / "pyproject.toml"), "--no-cache"],
+        cwd=root,
+        env={"PYTHONPATH": str(root / "src"), "PATH": str(LINT.parent)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_import_contracts_are_kept() -> None:
+    result = _lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_a_domain_module_importing_a_stage_breaks_the_contract(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "src" / "loopline", tmp_path / "src" / "loopline")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    features = tmp_path / "src" / "loopline" / "features.py"
+    features.write_text(features.read_text() + "\nfrom loopline.stages import monitor  # noqa\n")
+    result = _lint(tmp_path)
+    assert result.returncode == 1
+    assert "BROKEN" in result.stdout and "loopline.features -> loopline.stages" in result.stdout
