@@ -13,12 +13,15 @@ from loopline.policy import (
     apply_rules,
     best_threshold,
     decide,
+    expected_row_profit,
     policy_document,
     policy_from_document,
     policy_summary,
     profit_curve,
+    realised_profit,
     reason_codes,
     review_queue,
+    row_profit,
 )
 
 UNDERAGE = Rule(name="underage", rule="age < 18", reason="Applicant is under 18")
@@ -367,6 +370,35 @@ def test_review_queue_rejects_misaligned_input() -> None:
         review_queue(
             frame, np.array([0.1, 0.2]), decisions=decisions, amount=None, loss_default=0.5
         )
+
+
+# --- profit: one rule --------------------------------------------------------------------
+
+
+def test_row_profit_earns_on_repaid_and_loses_on_defaulted_loans() -> None:
+    y = np.array([0, 1, 0, 1])
+    amount = np.array([100.0, 200.0, 300.0, 400.0])
+    np.testing.assert_array_equal(
+        row_profit(y, amount, profit_good=0.1, loss_default=0.5),
+        [100 * 0.1, -200 * 0.5, 300 * 0.1, -400 * 0.5],
+    )
+
+
+def test_realised_profit_counts_only_approvals() -> None:
+    approved = np.array(["approve", "approve", "decline", "review"]) == "approve"
+    y = np.array([0, 1, 1, 0])
+    amount = np.array([100.0, 200.0, 300.0, 400.0])
+    assert realised_profit(approved, y, amount, 0.1, 0.5) == 100 * 0.1 - 200 * 0.5
+    assert realised_profit(np.zeros(4, dtype=bool), y, amount, 0.1, 0.5) == 0.0
+
+
+def test_expected_row_profit_weighs_profit_and_loss_by_the_score() -> None:
+    score = np.array([0.0, 1.0, 0.2])
+    amount = np.array([10.0, 10.0, 10.0])
+    np.testing.assert_allclose(
+        expected_row_profit(score, amount, profit_good=0.1, loss_default=0.5),
+        [1.0, -5.0, 10 * (0.1 * 0.8 - 0.5 * 0.2)],
+    )
 
 
 # --- policy_summary ----------------------------------------------------------------------

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loopline import drift, evaluate
+from loopline import drift, evaluate, policy
 from loopline.config import MonitorConfig
 from loopline.feedback import application_times
 from loopline.labels import outcome
@@ -177,8 +177,11 @@ def performance_section(
         else np.ones(len(labelled))
     )
     approved = labelled["decision"].astype("str").to_numpy() == "approve"
-    expected = np.sum(((1 - score) * profit_good - score * loss_default) * amount * approved)
-    realised = np.sum(np.where(y == 1, -loss_default, profit_good) * amount * approved)
+    # summed over every row (zero where not approved), as the monitoring figures always were
+    expected = np.sum(
+        policy.expected_row_profit(score, amount, profit_good, loss_default) * approved
+    )
+    realised = np.sum(policy.row_profit(y, amount, profit_good, loss_default) * approved)
     section |= {
         "auc": metrics["roc_auc"],
         "ece": metrics["ece"],

@@ -35,10 +35,35 @@ def _amounts(amount: np.ndarray | None, rows: int) -> np.ndarray:
     return a
 
 
-def _row_profit(
+# ---------------------------------------------------------------- money: the one profit rule
+
+
+def row_profit(
     y: np.ndarray, amount: np.ndarray, profit_good: float, loss_default: float
 ) -> np.ndarray:
+    """Realised profit of each loan were it approved: `amount * profit_good` when repaid,
+    `-amount * loss_default` when it defaulted (y == 1). Every realised-profit figure (profit
+    curve, policy summary, promotion gate, monitoring, the loop) is a sum of these."""
     return np.where(y == 1, -amount * loss_default, amount * profit_good)
+
+
+def realised_profit(
+    approved: np.ndarray,
+    y: np.ndarray,
+    amount: np.ndarray,
+    profit_good: float,
+    loss_default: float,
+) -> float:
+    """Profit of the approvals that were made (`approved` a boolean mask), given the outcomes."""
+    profit = row_profit(y, amount, profit_good=profit_good, loss_default=loss_default)
+    return float(profit[approved].sum())
+
+
+def expected_row_profit(
+    score: np.ndarray, amount: np.ndarray, profit_good: float, loss_default: float
+) -> np.ndarray:
+    """Expected profit of each loan were it approved, with P(default) = score."""
+    return amount * (profit_good * (1 - score) - loss_default * score)
 
 
 def profit_curve(
@@ -59,7 +84,7 @@ def profit_curve(
     cum_profit = np.concatenate(
         [
             [0.0],
-            np.cumsum(_row_profit(y, a, profit_good=profit_good, loss_default=loss_default)[order]),
+            np.cumsum(row_profit(y, a, profit_good=profit_good, loss_default=loss_default)[order]),
         ]
     )
     cum_bad = np.concatenate([[0], np.cumsum(y[order])])
@@ -235,9 +260,11 @@ def policy_summary(
     if unknown:
         raise ValueError(f"unknown decision value(s) {sorted(map(str, unknown))}")
     a = _amounts(amount, len(y))
-    profit = _row_profit(y, a, profit_good=policy.profit_good, loss_default=policy.loss_default)
+    profit = row_profit(y, a, profit_good=policy.profit_good, loss_default=policy.loss_default)
     approved = decision == APPROVE
-    expected = a * (policy.profit_good * (1 - s) - policy.loss_default * s)
+    expected = expected_row_profit(
+        s, a, profit_good=policy.profit_good, loss_default=policy.loss_default
+    )
     summary = {
         "rows": len(y),
         "approval_rate": float(approved.mean()),
