@@ -140,14 +140,7 @@ class Bundle:
         self._levels = {
             c: {v: i for i, v in enumerate(lv)} for c, lv in self.spec["categorical"].items()
         }
-        self._rules = [
-            (kind, rule, compile_expression(rule.rule))
-            for kind, rules in (
-                ("decline", self.policy.hard_declines),
-                ("review", self.policy.referrals),
-            )
-            for rule in rules
-        ]
+        self._rules = policy.compile_rules(self.policy)
 
     # ---------------------------------------------------------------- batches (vectorised)
 
@@ -303,7 +296,9 @@ class Bundle:
         """Return score, decision and reasons for values `check_record` found valid."""
         row, named = self.features_record(values)
         score = float(self._row_booster.inplace_predict(row[None, :])[0])
-        decision, decided_by, rule_reasons = self._decide_one(score, values)
+        decision, decided_by, rule_reasons = policy.decide_one(
+            score, values, self.threshold, self.policy, self._rules
+        )
         reasons = list(rule_reasons)
         if decision != policy.APPROVE:
             matrix = xgb.DMatrix(
@@ -339,31 +334,6 @@ class Bundle:
             "features": named,
             "values": values,
         }
-
-    def _decide_one(self, score: float, values: dict[str, Any]) -> tuple[str, str, list[str]]:
-        """The precedence of policy.decide for one record: decline rule, referral, band, score."""
-        fired = {"decline": [], "review": []}
-        reasons = []
-        for kind, rule, expression in self._rules:
-            inputs = {c: values.get(c) for c in expression.columns}
-            if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in inputs.values()):
-                continue
-            data = {
-                c: np.array([v], dtype=object if isinstance(v, str) else "float64")
-                for c, v in inputs.items()
-            }
-            if bool(np.asarray(expression.evaluate(data)).reshape(-1)[0]):
-                fired[kind].append(rule.name)
-                reasons.append(rule.reason)
-        if fired["decline"]:
-            return policy.DECLINE, fired["decline"][0], reasons
-        if fired["review"]:
-            return policy.REVIEW, fired["review"][0], reasons
-        if abs(score - self.threshold) < self.policy.uncertainty_band:
-            return policy.REVIEW, policy.BY_BAND, reasons
-        if score >= self.threshold:
-            return policy.DECLINE, policy.BY_SCORE, reasons
-        return policy.APPROVE, policy.BY_SCORE, reasons
 
     def info(self) -> dict[str, Any]:
         """Return what the bundle is: id, dataset, features, threshold."""
