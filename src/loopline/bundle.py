@@ -3,11 +3,14 @@
 A bundle is a folder of portable files (no pickle): the dataset's roles and schema
 (bundle.json), the preprocessing state (preprocess.json), the feature spec (features.json),
 per-customer history (history.parquet), the XGBoost model (model.ubj) and the decision policy
-(policy.json). `Bundle` scores with the same functions the pipeline trains with:
+(policy.json). `Bundle` scores with the same state and rules the pipeline trains with, on two
+paths:
 
-- `score_frame`: a validated batch, vectorised (batch scoring, evaluation parity);
-- `score_record`: one request, validated by the schema's compiled `RowValidator` and
-  preprocessed with the same state, in microseconds instead of milliseconds.
+- `score_frame`: a validated batch, vectorised (batch scoring, evaluation parity), through
+  `preprocess.apply` and `policy.decide`;
+- `score_record`: one request, validated by the schema's compiled `RowValidator`, in
+  microseconds instead of milliseconds, through the record forms that sit beside those:
+  `preprocess.apply_record` and `policy.decide_one`. Property tests hold each pair equal.
 """
 
 from __future__ import annotations
@@ -245,20 +248,7 @@ class Bundle:
 
     def features_record(self, values: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         """Return the model row and named features of one validated record."""
-        pre: dict[str, Any] = {}
-        for column, spec in self.state["numeric"].items():
-            v = values.get(column)
-            v = math.nan if v is None else float(v)
-            if spec["low"] is not None and v < spec["low"]:
-                v = spec["low"]
-            if spec["high"] is not None and v > spec["high"]:
-                v = spec["high"]
-            if math.isnan(v) and spec["fill"] is not None:
-                v = spec["fill"]
-            pre[column] = v
-        for column, levels in self._levels.items():
-            v = values.get(column)
-            pre[column] = None if v is None else (v if v in levels else preprocess.OTHER)
+        pre = preprocess.apply_record(values, self.state)
         arrays = {c: np.array([v], dtype="float64") for c, v in pre.items() if column_is_number(v)}
         for name, expression in self._derived.items():
             pre[name] = float(expression.evaluate(arrays)[0])
