@@ -47,17 +47,6 @@ def _rate(numerator: float, denominator: float) -> float | None:
     return float(numerator / denominator) if denominator else None
 
 
-def _thresholds(cfg: MonitorConfig) -> drift.DriftThresholds:
-    t = cfg.thresholds
-    return drift.DriftThresholds(
-        psi=t.psi,
-        wasserstein=t.wasserstein,
-        js=t.js,
-        missing_rate_increase=t.missing_rate_increase,
-        share_of_drifted_columns=t.share_of_drifted_columns,
-    )
-
-
 def model_inputs(rows: pd.DataFrame) -> pd.DataFrame:
     """The logged model inputs (`feature.<name>` columns) under their own names."""
     columns = [c for c in rows.columns if c.startswith(FEATURE_PREFIX)]
@@ -73,7 +62,7 @@ def drift_section(rows: pd.DataFrame, reference: dict, cfg: MonitorConfig) -> di
         for kind in ("numeric", "categorical")
     }
     report = drift.compare(
-        reference, drift.window_stats(inputs, reference), thresholds=_thresholds(cfg)
+        reference, drift.window_stats(inputs, reference), thresholds=cfg.thresholds
     ).to_dict()
     score_ref = {"numeric": {"score": reference["score"]}, "categorical": {}}
     scores = pd.DataFrame({"score": rows["score"].to_numpy(dtype="float64")})
