@@ -1,5 +1,6 @@
 import json
 import math
+from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
@@ -169,6 +170,22 @@ def test_two_shifted_columns_are_exactly_the_ones_flagged(reference):
     columns = by_name(report)
     assert columns["income"].distance > 0.3 and "distance" in columns["income"].reasons
     assert columns["channel"].distance >= 0.1
+
+
+def test_drift_thresholds_are_defined_once_and_monitoring_judges_by_them(reference):
+    """config.DriftThresholds is the one definition: drift re-exports it, the monitor's
+    thresholds extend it, and compare takes the monitor's thresholds as they are."""
+    from loopline import config, drift
+
+    assert drift.DriftThresholds is config.DriftThresholds
+    monitor_t = config.MonitorThresholds()
+    assert isinstance(monitor_t, config.DriftThresholds)
+    assert list(vars(monitor_t))[:5] == [f.name for f in fields(config.DriftThresholds)]
+    shifted = make_frame(ROWS, 3, income_scale=1.3, channel_mix=[0.3, 0.3, 0.3, 0.1])
+    window = window_stats(shifted, reference)
+    strict = replace(monitor_t, wasserstein=10.0, psi=10.0, js=10.0)
+    assert compare(reference, window, thresholds=monitor_t).drifted_columns == ["income", "channel"]
+    assert compare(reference, window, thresholds=strict).drifted_columns == []
 
 
 def test_large_share_of_dataset_drift(reference):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from loopline import gate
 from loopline.config import GateConfig
 
@@ -80,13 +78,6 @@ def test_slices_too_small_to_judge_are_skipped():
 def test_losing_profit_beyond_the_tolerance_blocks_promotion():
     verdict = gate.decide(metrics(auc=0.81, profit=900), metrics(profit=1000), GateConfig())
     assert failed(verdict) == {"profit"}
-
-
-def test_realised_profit_counts_only_approvals():
-    decision = np.array(["approve", "approve", "decline", "review"])
-    y = np.array([0, 1, 1, 0])
-    amount = np.array([100.0, 200.0, 300.0, 400.0])
-    assert gate.realised_profit(decision, y, amount, 0.1, 0.5) == 100 * 0.1 - 200 * 0.5
 
 
 def test_messages_say_how_each_check_came_out():

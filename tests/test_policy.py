@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loopline.config import PolicyConfig, Rule
 from loopline.policy import (
     apply_rules,
     best_threshold,
+    compile_rules,
     decide,
+    decide_one,
+    expected_row_profit,
     policy_document,
     policy_from_document,
     policy_summary,
     profit_curve,
+    realised_profit,
     reason_codes,
     review_queue,
+    row_profit,
 )
 
 UNDERAGE = Rule(name="underage", rule="age < 18", reason="Applicant is under 18")
@@ -369,6 +377,35 @@ def test_review_queue_rejects_misaligned_input() -> None:
         )
 
 
+# --- profit: one rule --------------------------------------------------------------------
+
+
+def test_row_profit_earns_on_repaid_and_loses_on_defaulted_loans() -> None:
+    y = np.array([0, 1, 0, 1])
+    amount = np.array([100.0, 200.0, 300.0, 400.0])
+    np.testing.assert_array_equal(
+        row_profit(y, amount, profit_good=0.1, loss_default=0.5),
+        [100 * 0.1, -200 * 0.5, 300 * 0.1, -400 * 0.5],
+    )
+
+
+def test_realised_profit_counts_only_approvals() -> None:
+    approved = np.array(["approve", "approve", "decline", "review"]) == "approve"
+    y = np.array([0, 1, 1, 0])
+    amount = np.array([100.0, 200.0, 300.0, 400.0])
+    assert realised_profit(approved, y, amount, 0.1, 0.5) == 100 * 0.1 - 200 * 0.5
+    assert realised_profit(np.zeros(4, dtype=bool), y, amount, 0.1, 0.5) == 0.0
+
+
+def test_expected_row_profit_weighs_profit_and_loss_by_the_score() -> None:
+    score = np.array([0.0, 1.0, 0.2])
+    amount = np.array([10.0, 10.0, 10.0])
+    np.testing.assert_allclose(
+        expected_row_profit(score, amount, profit_good=0.1, loss_default=0.5),
+        [1.0, -5.0, 10 * (0.1 * 0.8 - 0.5 * 0.2)],
+    )
+
+
 # --- policy_summary ----------------------------------------------------------------------
 
 
@@ -466,3 +503,68 @@ def test_policy_from_document_rejects_bad_documents(
     change(doc)  # type: ignore[operator]
     with pytest.raises(ValueError, match=message):
         policy_from_document(doc)
+
+
+# --- decide_one: the record form of decide -----------------------------------------------
+
+PURPOSES = ["car", "crypto", "home", "x" * 30]
+PARITY_POLICY_RULES = {
+    "hard_declines": [
+        UNDERAGE,
+        Rule(name="crypto", rule="purpose == 'crypto'", reason="Purpose not financed"),
+    ],
+    "referrals": [
+        LARGE,
+        Rule(name="ratio", rule="loan_amount / age > 2000", reason="Amount large for age"),
+        Rule(name="young_home", rule="age < 25 and purpose != 'car'", reason="Young applicant"),
+        Rule(name="odd_age", rule="not age >= 0", reason="Age not a number of years"),
+    ],
+}
+numbers = st.one_of(
+    st.none(),
+    st.just(math.nan),
+    st.sampled_from([0.0, 17.999, 18.0, 40000.0, 40000.001, -1e300, 1e300]),
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+)
+records = st.fixed_dictionaries(
+    {
+        "age": numbers,
+        "loan_amount": numbers,
+        "purpose": st.one_of(st.none(), st.sampled_from(PURPOSES)),
+        "score": st.floats(min_value=0.0, max_value=1.0),
+    }
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(records, min_size=1, max_size=20),
+    threshold=st.floats(min_value=0.0, max_value=1.0),
+    band=st.sampled_from([0.0, 0.02, 0.1]),
+    near=st.booleans(),
+)
+def test_decide_one_agrees_with_decide_on_every_row(
+    rows: list[dict], threshold: float, band: float, near: bool
+) -> None:
+    """The record form and the batch form give the same decision, decided_by and reasons."""
+    cfg = PolicyConfig(uncertainty_band=band, **PARITY_POLICY_RULES)
+    if near:  # scores on and around the threshold and the band's edges
+        edges = [threshold, threshold - band, threshold + band, np.nextafter(threshold, 0)]
+        rows = [r | {"score": float(np.clip(edges[i % 4], 0, 1))} for i, r in enumerate(rows)]
+    frame = pd.DataFrame(
+        {
+            "age": [math.nan if r["age"] is None else r["age"] for r in rows],
+            "loan_amount": [
+                math.nan if r["loan_amount"] is None else r["loan_amount"] for r in rows
+            ],
+            "purpose": pd.Series([r["purpose"] for r in rows], dtype="str"),
+        }
+    )
+    score = np.array([r["score"] for r in rows])
+    batch = decide(score, frame, threshold, cfg)
+    compiled = compile_rules(cfg)
+    for i, row in enumerate(rows):
+        values = {k: v for k, v in row.items() if k != "score"}
+        one = decide_one(row["score"], values, threshold, cfg, compiled)
+        assert one == decide_one(row["score"], values, threshold, cfg)  # compiles on its own
+        assert list(one) == batch.iloc[i].tolist(), (row, threshold, band)

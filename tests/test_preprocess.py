@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loopline.config import DatasetConfig, PreprocessConfig
-from loopline.preprocess import OTHER, VERSION, apply, categorical, fit, model_columns
+from loopline.preprocess import (
+    OTHER,
+    VERSION,
+    apply,
+    apply_record,
+    categorical,
+    fit,
+    model_columns,
+)
 from loopline.schemas import parse_table_schema, table_schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,3 +179,76 @@ def test_model_columns_skips(dataset: DatasetConfig, numeric: list, categorical_
         }
     )
     assert model_columns(schema, dataset) == (numeric, categorical_)
+
+
+# --- apply_record: the record form of apply -----------------------------------------------
+
+EXTREMES = [0.0, -0.0, 1e-300, -1e300, 1e300, 1.7976931348623157e308, -math.inf, math.inf]
+finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+numbers = st.one_of(
+    st.none(), st.just(math.nan), st.sampled_from(EXTREMES), finite, st.integers(-1000, 1000)
+)
+LEVELS = ["a", "b", "north", "ü", ""]
+texts = st.one_of(st.none(), st.sampled_from([*LEVELS, OTHER, "unknown", "A", " a"]))
+
+
+@st.composite
+def states(draw: st.DrawFn) -> dict:
+    """A preprocessing state as `fit` writes it: bounds may be None, low <= high."""
+    numeric = {}
+    for column in ("x", "y", "z")[: draw(st.integers(1, 3))]:
+        low, high = sorted([draw(finite), draw(finite)])
+        numeric[column] = {
+            "fill": draw(st.one_of(st.none(), finite)),
+            "low": draw(st.one_of(st.none(), st.just(low))),
+            "high": draw(st.one_of(st.none(), st.just(high))),
+        }
+    categorical = {
+        column: {"levels": [*draw(st.lists(st.sampled_from(LEVELS), unique=True)), OTHER]}
+        for column in ("c", "d")[: draw(st.integers(0, 2))]
+    }
+    return {"version": VERSION, "rows": 10, "numeric": numeric, "categorical": categorical}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    state=states(),
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {"x": numbers, "y": numbers, "z": numbers, "c": texts, "d": texts, "other": finite}
+        ),
+        min_size=1,
+        max_size=15,
+    ),
+)
+def test_apply_record_agrees_with_apply_on_every_row(state: dict, rows: list[dict]) -> None:
+    """The record path and the batch path give every row the same preprocessed values."""
+    frame = pd.DataFrame(
+        {
+            **{c: [math.nan if r[c] is None else float(r[c]) for r in rows] for c in "xyz"},
+            **{c: pd.Series([r[c] for r in rows], dtype="str") for c in "cd"},
+            "other": [r["other"] for r in rows],
+        }
+    )
+    batch = apply(frame, state)
+    columns = [*state["numeric"], *state["categorical"]]
+    for i, row in enumerate(rows):
+        one = apply_record(row, state)
+        assert list(one) == columns  # only the model's input columns, in state order
+        for column in state["numeric"]:
+            expected = batch[column].iloc[i]
+            assert isinstance(one[column], float)
+            assert one[column] == expected or (math.isnan(one[column]) and math.isnan(expected))
+        for column in state["categorical"]:
+            expected = batch[column].iloc[i]
+            assert one[column] == (None if pd.isna(expected) else expected), (row, state)
+
+
+def test_apply_record_fills_clips_and_maps_unknown_levels() -> None:
+    state = _fit(_table())  # income: fill 30, clip to [10, 280]; region levels n, s, __other__
+    assert apply_record({"income": None, "region": "n"}, state) == {"income": 30.0, "region": "n"}
+    assert apply_record({"income": 1e9, "region": "mars"}, state) == {
+        "income": 280.0,
+        "region": OTHER,
+    }
+    assert apply_record({"income": -1.0}, state) == {"income": 10.0, "region": None}

@@ -3,11 +3,15 @@
 A bundle is a folder of portable files (no pickle): the dataset's roles and schema
 (bundle.json), the preprocessing state (preprocess.json), the feature spec (features.json),
 per-customer history (history.parquet), the XGBoost model (model.ubj) and the decision policy
-(policy.json). `Bundle` scores with the same functions the pipeline trains with:
+(policy.json). `Bundle` scores with the same state and rules the pipeline trains with, on two
+paths:
 
-- `score_frame`: a validated batch, vectorised (batch scoring, evaluation parity);
-- `score_record`: one request, validated by the schema's compiled `RowValidator` and
-  preprocessed with the same state, in microseconds instead of milliseconds.
+- `score_frame`: a validated batch, vectorised (batch scoring, evaluation parity), through
+  `preprocess.apply` and `policy.decide`;
+- `score_record`: one request, validated by the schema's compiled `RowValidator`, in
+  microseconds instead of milliseconds, through the record forms that sit beside those:
+  `preprocess.apply_record` and `policy.decide_one`. Property tests hold each pair equal, and
+  tests/test_bundle.py holds the two paths to the same scores, decisions and reasons.
 """
 
 from __future__ import annotations
@@ -140,14 +144,7 @@ class Bundle:
         self._levels = {
             c: {v: i for i, v in enumerate(lv)} for c, lv in self.spec["categorical"].items()
         }
-        self._rules = [
-            (kind, rule, compile_expression(rule.rule))
-            for kind, rules in (
-                ("decline", self.policy.hard_declines),
-                ("review", self.policy.referrals),
-            )
-            for rule in rules
-        ]
+        self._rules = policy.compile_rules(self.policy)
 
     # ---------------------------------------------------------------- batches (vectorised)
 
@@ -252,20 +249,7 @@ class Bundle:
 
     def features_record(self, values: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         """Return the model row and named features of one validated record."""
-        pre: dict[str, Any] = {}
-        for column, spec in self.state["numeric"].items():
-            v = values.get(column)
-            v = math.nan if v is None else float(v)
-            if spec["low"] is not None and v < spec["low"]:
-                v = spec["low"]
-            if spec["high"] is not None and v > spec["high"]:
-                v = spec["high"]
-            if math.isnan(v) and spec["fill"] is not None:
-                v = spec["fill"]
-            pre[column] = v
-        for column, levels in self._levels.items():
-            v = values.get(column)
-            pre[column] = None if v is None else (v if v in levels else preprocess.OTHER)
+        pre = preprocess.apply_record(values, self.state)
         arrays = {c: np.array([v], dtype="float64") for c, v in pre.items() if column_is_number(v)}
         for name, expression in self._derived.items():
             pre[name] = float(expression.evaluate(arrays)[0])
@@ -303,7 +287,9 @@ class Bundle:
         """Return score, decision and reasons for values `check_record` found valid."""
         row, named = self.features_record(values)
         score = float(self._row_booster.inplace_predict(row[None, :])[0])
-        decision, decided_by, rule_reasons = self._decide_one(score, values)
+        decision, decided_by, rule_reasons = policy.decide_one(
+            score, values, self.threshold, self.policy, self._rules
+        )
         reasons = list(rule_reasons)
         if decision != policy.APPROVE:
             matrix = xgb.DMatrix(
@@ -339,31 +325,6 @@ class Bundle:
             "features": named,
             "values": values,
         }
-
-    def _decide_one(self, score: float, values: dict[str, Any]) -> tuple[str, str, list[str]]:
-        """The precedence of policy.decide for one record: decline rule, referral, band, score."""
-        fired = {"decline": [], "review": []}
-        reasons = []
-        for kind, rule, expression in self._rules:
-            inputs = {c: values.get(c) for c in expression.columns}
-            if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in inputs.values()):
-                continue
-            data = {
-                c: np.array([v], dtype=object if isinstance(v, str) else "float64")
-                for c, v in inputs.items()
-            }
-            if bool(np.asarray(expression.evaluate(data)).reshape(-1)[0]):
-                fired[kind].append(rule.name)
-                reasons.append(rule.reason)
-        if fired["decline"]:
-            return policy.DECLINE, fired["decline"][0], reasons
-        if fired["review"]:
-            return policy.REVIEW, fired["review"][0], reasons
-        if abs(score - self.threshold) < self.policy.uncertainty_band:
-            return policy.REVIEW, policy.BY_BAND, reasons
-        if score >= self.threshold:
-            return policy.DECLINE, policy.BY_SCORE, reasons
-        return policy.APPROVE, policy.BY_SCORE, reasons
 
     def info(self) -> dict[str, Any]:
         """Return what the bundle is: id, dataset, features, threshold."""

@@ -268,14 +268,22 @@ class PolicyConfig:
 
 
 @dataclass
-class MonitorThresholds:
-    """When monitoring recommends retraining (defaults follow common practice)."""
+class DriftThresholds:
+    """When an input column, and the dataset, count as drifted (defaults follow common
+    practice). The one definition: `loopline.drift.compare` judges by it, `monitor.thresholds`
+    extends it, and the monitoring report reads the values from the monitoring document."""
 
     psi: float = 0.2  # per-feature PSI: >= 0.2 significant
     wasserstein: float = 0.1  # normed Wasserstein, numeric features
     js: float = 0.1  # Jensen-Shannon distance, categorical features
     missing_rate_increase: float = 0.05
     share_of_drifted_columns: float = 0.5  # dataset drift
+
+
+@dataclass
+class MonitorThresholds(DriftThresholds):
+    """When monitoring recommends retraining: the drift thresholds, then these."""
+
     score_psi: float = 0.2  # the score distribution against validation scores
     max_quarantine_rate: float = 0.05
     max_unknown_category_rate: float = 0.05

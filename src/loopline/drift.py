@@ -22,7 +22,8 @@ a large new level moves PSI and Jensen-Shannon. When the reference pooled rare l
 ``"__other__"`` it cannot tell a rare old level from a new one; unseen values then count as
 ``"__other__"`` and are not listed as new.
 
-Metrics and default thresholds (``DriftThresholds``), following common practice:
+Metrics and default thresholds (``DriftThresholds``, defined once in ``loopline.config``),
+following common practice:
 
 * PSI (population stability index, natural log, proportions clipped at ``eps``=1e-4):
   < 0.1 stable, 0.1-0.2 moderate, >= 0.2 significant; a column drifts at PSI >= 0.2.
@@ -54,6 +55,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from loopline.config import DriftThresholds
 
 QUANTILES = 200
 MAX_NEW_LEVELS = 20
@@ -286,15 +289,6 @@ def wasserstein_normed(
 
 
 # ---------------------------------------------------------------- comparison
-
-
-@dataclass
-class DriftThresholds:
-    psi: float = 0.2
-    wasserstein: float = 0.1
-    js: float = 0.1
-    missing_rate_increase: float = 0.05
-    share_of_drifted_columns: float = 0.5
 
 
 @dataclass

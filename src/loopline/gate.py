@@ -23,17 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loopline import evaluate
+from loopline import evaluate, policy
 from loopline.bundle import Bundle
 from loopline.config import GateConfig, SliceConfig
-
-
-def realised_profit(
-    decision: np.ndarray, y: np.ndarray, amount: np.ndarray, profit_good: float, loss: float
-) -> float:
-    """Profit of the approvals that were made, given the outcomes that happened."""
-    approved = decision == "approve"
-    return float(np.sum(np.where(y[approved] == 1, -loss, profit_good) * amount[approved]))
 
 
 def assess(
@@ -56,10 +48,9 @@ def assess(
         else np.ones(len(frame))
     )
     metrics = evaluate.binary_metrics(y, score)
-    metrics["profit"] = realised_profit(
-        scored["decision"].to_numpy(), y, amount, profit_good, loss_default
-    )
-    metrics["approval_rate"] = float(np.mean(scored["decision"].to_numpy() == "approve"))
+    approved = scored["decision"].to_numpy() == policy.APPROVE
+    metrics["profit"] = policy.realised_profit(approved, y, amount, profit_good, loss_default)
+    metrics["approval_rate"] = float(np.mean(approved))
     metrics["slices"] = evaluate.slice_metrics(frame, y, score, slices, min_slice_rows)
     return metrics
 

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -192,7 +191,7 @@ def outcomes(cfg: Config) -> pd.DataFrame:
 
 def realised(arm: Arm, truth: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     """Realised AUC and profit per serving period of one arm, with every outcome known."""
-    from loopline import evaluate
+    from loopline import evaluate, policy
 
     scored = pd.concat(arm.scored, ignore_index=True)
     scored["application_id"] = scored["application_id"].astype("str")
@@ -202,12 +201,13 @@ def realised(arm: Arm, truth: pd.DataFrame, cfg: Config) -> pd.DataFrame:
         y, s = part["defaulted"].to_numpy(), part["score"].to_numpy(dtype="float64")
         approved = part["decision"].astype("str").to_numpy() == "approve"
         amount = part["amount"].fillna(0).to_numpy()
-        profit = np.where(y == 1, -cfg.policy.loss_default, cfg.policy.profit_good) * amount
         rows.append(
             {
                 "period": int(period),
                 f"{arm.name}_auc": evaluate.binary_metrics(y, s)["roc_auc"],
-                f"{arm.name}_profit": float(profit[approved].sum()),
+                f"{arm.name}_profit": policy.realised_profit(
+                    approved, y, amount, cfg.policy.profit_good, cfg.policy.loss_default
+                ),
                 f"{arm.name}_version": ",".join(sorted(set(part["model_version"].astype(str)))),
             }
         )

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loopline import drift, evaluate
+from loopline import drift, evaluate, policy
 from loopline.config import MonitorConfig
 from loopline.feedback import application_times
 from loopline.labels import outcome
@@ -45,17 +45,6 @@ HEALTHY, RETRAIN, INSUFFICIENT = "healthy", "retrain", "insufficient_data"
 
 def _rate(numerator: float, denominator: float) -> float | None:
     return float(numerator / denominator) if denominator else None
-
-
-def _thresholds(cfg: MonitorConfig) -> drift.DriftThresholds:
-    t = cfg.thresholds
-    return drift.DriftThresholds(
-        psi=t.psi,
-        wasserstein=t.wasserstein,
-        js=t.js,
-        missing_rate_increase=t.missing_rate_increase,
-        share_of_drifted_columns=t.share_of_drifted_columns,
-    )
 
 
 def model_inputs(rows: pd.DataFrame) -> pd.DataFrame:
@@ -73,7 +62,7 @@ def drift_section(rows: pd.DataFrame, reference: dict, cfg: MonitorConfig) -> di
         for kind in ("numeric", "categorical")
     }
     report = drift.compare(
-        reference, drift.window_stats(inputs, reference), thresholds=_thresholds(cfg)
+        reference, drift.window_stats(inputs, reference), thresholds=cfg.thresholds
     ).to_dict()
     score_ref = {"numeric": {"score": reference["score"]}, "categorical": {}}
     scores = pd.DataFrame({"score": rows["score"].to_numpy(dtype="float64")})
@@ -177,8 +166,11 @@ def performance_section(
         else np.ones(len(labelled))
     )
     approved = labelled["decision"].astype("str").to_numpy() == "approve"
-    expected = np.sum(((1 - score) * profit_good - score * loss_default) * amount * approved)
-    realised = np.sum(np.where(y == 1, -loss_default, profit_good) * amount * approved)
+    # summed over every row (zero where not approved), as the monitoring figures always were
+    expected = np.sum(
+        policy.expected_row_profit(score, amount, profit_good, loss_default) * approved
+    )
+    realised = np.sum(policy.row_profit(y, amount, profit_good, loss_default) * approved)
     section |= {
         "auc": metrics["roc_auc"],
         "ece": metrics["ece"],

@@ -8,6 +8,8 @@ saved as a JSON document tied to the model it was fitted for, and loaded back fo
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,7 @@ import pandas as pd
 
 from loopline.config import PolicyConfig, Rule
 from loopline.evaluate import json_safe, validate_scores
-from loopline.expressions import ExpressionError, compile_expression
+from loopline.expressions import Expression, ExpressionError, compile_expression
 
 APPROVE, DECLINE, REVIEW = "approve", "decline", "review"
 DECISIONS = (APPROVE, DECLINE, REVIEW)
@@ -35,10 +37,35 @@ def _amounts(amount: np.ndarray | None, rows: int) -> np.ndarray:
     return a
 
 
-def _row_profit(
+# ---------------------------------------------------------------- money: the one profit rule
+
+
+def row_profit(
     y: np.ndarray, amount: np.ndarray, profit_good: float, loss_default: float
 ) -> np.ndarray:
+    """Realised profit of each loan were it approved: `amount * profit_good` when repaid,
+    `-amount * loss_default` when it defaulted (y == 1). Every realised-profit figure (profit
+    curve, policy summary, promotion gate, monitoring, the loop) is a sum of these."""
     return np.where(y == 1, -amount * loss_default, amount * profit_good)
+
+
+def realised_profit(
+    approved: np.ndarray,
+    y: np.ndarray,
+    amount: np.ndarray,
+    profit_good: float,
+    loss_default: float,
+) -> float:
+    """Profit of the approvals that were made (`approved` a boolean mask), given the outcomes."""
+    profit = row_profit(y, amount, profit_good=profit_good, loss_default=loss_default)
+    return float(profit[approved].sum())
+
+
+def expected_row_profit(
+    score: np.ndarray, amount: np.ndarray, profit_good: float, loss_default: float
+) -> np.ndarray:
+    """Expected profit of each loan were it approved, with P(default) = score."""
+    return amount * (profit_good * (1 - score) - loss_default * score)
 
 
 def profit_curve(
@@ -59,7 +86,7 @@ def profit_curve(
     cum_profit = np.concatenate(
         [
             [0.0],
-            np.cumsum(_row_profit(y, a, profit_good=profit_good, loss_default=loss_default)[order]),
+            np.cumsum(row_profit(y, a, profit_good=profit_good, loss_default=loss_default)[order]),
         ]
     )
     cum_bad = np.concatenate([[0], np.cumsum(y[order])])
@@ -142,7 +169,9 @@ def _first_fired(fired: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def decide(
     score: np.ndarray, frame: pd.DataFrame, threshold: float, policy: PolicyConfig
 ) -> pd.DataFrame:
-    """Return decision, what decided it and fired rules' reasons per row, by rule precedence."""
+    """Return decision, what decided it and fired rules' reasons per row, by rule precedence:
+    a hard decline rule, a referral rule, the uncertainty band, the score against the threshold
+    (the first that applies decides). `decide_one` below is the same for one record."""
     s = np.asarray(score, dtype=float)
     if s.shape != (len(frame),):
         raise ValueError(f"score has shape {s.shape} but frame has {len(frame)} rows")
@@ -168,6 +197,52 @@ def decide(
         {"decision": decision, "decided_by": decided_by, "rule_reasons": rule_reasons},
         index=frame.index,
     )
+
+
+def compile_rules(policy: PolicyConfig) -> list[tuple[str, Rule, Expression]]:
+    """The policy's rules in precedence order, compiled once for `decide_one`: (the decision
+    the rule forces, the rule, its expression), hard declines first, then referrals."""
+    return [
+        (kind, rule, compile_expression(rule.rule))
+        for kind, rules in ((DECLINE, policy.hard_declines), (REVIEW, policy.referrals))
+        for rule in rules
+    ]
+
+
+def decide_one(
+    score: float,
+    values: Mapping[str, Any],
+    threshold: float,
+    policy: PolicyConfig,
+    rules: list[tuple[str, Rule, Expression]] | None = None,
+) -> tuple[str, str, list[str]]:
+    """`decide` for one record of canonical values, in microseconds: decision, decided_by and
+    the fired rules' reasons, by the same precedence (a hard decline rule, a referral rule, the
+    uncertainty band, the score against the threshold). `rules` is `compile_rules(policy)`,
+    passed by callers that decide many records one at a time. A rule never fires on missing
+    input, as in `apply_rules`."""
+    fired: dict[str, list[str]] = {DECLINE: [], REVIEW: []}
+    reasons = []
+    for kind, rule, expression in compile_rules(policy) if rules is None else rules:
+        inputs = {c: values.get(c) for c in expression.columns}
+        if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in inputs.values()):
+            continue
+        data = {
+            c: np.array([v], dtype=object if isinstance(v, str) else "float64")
+            for c, v in inputs.items()
+        }
+        if bool(np.asarray(expression.evaluate(data)).reshape(-1)[0]):
+            fired[kind].append(rule.name)
+            reasons.append(rule.reason)
+    if fired[DECLINE]:
+        return DECLINE, fired[DECLINE][0], reasons
+    if fired[REVIEW]:
+        return REVIEW, fired[REVIEW][0], reasons
+    if abs(score - threshold) < policy.uncertainty_band:
+        return REVIEW, BY_BAND, reasons
+    if score >= threshold:
+        return DECLINE, BY_SCORE, reasons
+    return APPROVE, BY_SCORE, reasons
 
 
 def reason_codes(
@@ -235,9 +310,11 @@ def policy_summary(
     if unknown:
         raise ValueError(f"unknown decision value(s) {sorted(map(str, unknown))}")
     a = _amounts(amount, len(y))
-    profit = _row_profit(y, a, profit_good=policy.profit_good, loss_default=policy.loss_default)
+    profit = row_profit(y, a, profit_good=policy.profit_good, loss_default=policy.loss_default)
     approved = decision == APPROVE
-    expected = a * (policy.profit_good * (1 - s) - policy.loss_default * s)
+    expected = expected_row_profit(
+        s, a, profit_good=policy.profit_good, loss_default=policy.loss_default
+    )
     summary = {
         "rows": len(y),
         "approval_rate": float(approved.mean()),

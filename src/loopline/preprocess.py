@@ -1,11 +1,15 @@
 """Stage 4, preprocess: imputation, clipping and category levels, fitted on train only.
 
-The fitted state is a small JSON document (no pickle), and `apply` is the single code path that
-uses it, in training, evaluation, batch scoring and serving alike.
+The fitted state is a small JSON document (no pickle), used by two functions side by side here:
+`apply` preprocesses a batch (training, evaluation, batch scoring) and `apply_record` one record
+(the service's fast path, microseconds, no DataFrame). They are one rule in two shapes: the
+property test in tests/test_preprocess.py holds them equal on generated rows.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -70,6 +74,27 @@ def apply(frame: pd.DataFrame, state: dict[str, Any]) -> pd.DataFrame:
         out[column] = values
     for column, spec in state["categorical"].items():
         out[column] = categorical(out[column], spec["levels"])
+    return out
+
+
+def apply_record(values: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """Return the model's input columns of one record preprocessed by `state`, as `apply` does
+    for a batch: numbers clipped to [low, high], then missing ones (None or NaN) filled; a
+    category outside the levels becomes __other__, a missing one stays None."""
+    out: dict[str, Any] = {}
+    for column, spec in state["numeric"].items():
+        v = values.get(column)
+        v = math.nan if v is None else float(v)
+        if spec["low"] is not None and v < spec["low"]:
+            v = spec["low"]
+        if spec["high"] is not None and v > spec["high"]:
+            v = spec["high"]
+        if math.isnan(v) and spec["fill"] is not None:
+            v = spec["fill"]
+        out[column] = v
+    for column, spec in state["categorical"].items():
+        v = values.get(column)
+        out[column] = None if v is None else (v if v in spec["levels"] else OTHER)
     return out
 
 

@@ -39,9 +39,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display backend
 from matplotlib.ticker import FuncFormatter
 
+from loopline.config import DriftThresholds
+
 log = logging.getLogger(__name__)
 
-DEFAULT_PSI_THRESHOLD = 0.2  # loopline.drift.DriftThresholds.psi
 NA = '<span class="na">n/a</span>'
 NOT_AVAILABLE = '<p class="na">not available</p>'
 
@@ -593,7 +594,8 @@ def _thresholds(report: dict) -> str:
 def render_html(report: dict) -> str:
     """Return the whole monitoring page for a report dict (any key may be absent or None)."""
     report = _dict(report)
-    psi_threshold = _num(_dict(report.get("thresholds")).get("psi")) or DEFAULT_PSI_THRESHOLD
+    # the document states the thresholds it was judged by; one that lacks them gets the defaults
+    psi_threshold = _num(_dict(report.get("thresholds")).get("psi")) or DriftThresholds().psi
     page_title, header = _header(report)
     sections = [
         header,
