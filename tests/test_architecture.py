@@ -13,7 +13,7 @@ LINT = Path(sys.executable).with_name("lint-imports")
 
 def _lint(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(LINT), "--config", str(root / "pyproject.toml"), "--no-cache"],
+        [str(LINT), str(root / "pyproject.toml"), "--no-cache"],
         cwd=root,
         env={"PYTHONPATH": str(root / "src"), "PATH": str(LINT.parent)},
         capture_output=True,
@@ -31,8 +31,8 @@ def test_the_import_contracts_are_kept() -> None:
 def test_a_domain_module_importing_a_stage_breaks_the_contract(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "src" / "loopline", tmp_path / "src" / "loopline")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    features = tmp_path / "src" / "loopline" / "features.py"
-    features.write_text(features.read_text() + "\nfrom loopline.stages import monitor  # noqa\n")
+    labels = tmp_path / "src" / "loopline" / "labels.py"
+    labels.write_text(labels.read_text() + "\nfrom loopline.stages import monitor  # noqa\n")
     result = _lint(tmp_path)
     assert result.returncode == 1
-    assert "BROKEN" in result.stdout and "loopline.features -> loopline.stages" in result.stdout
+    assert "BROKEN" in result.stdout and "loopline.labels -> loopline.stages" in result.stdout
