@@ -161,6 +161,14 @@ def column_type(rule: ColumnRule, na_values: tuple[str, ...] = ()) -> Any:
         doc = {"type": "string", "maxLength": MAX_STRING}
         if rule.dtype == "datetime":
             doc["format"] = "date-time"
+            # JSON Schema has no range for date-time strings: stated, and enforced by the
+            # validator (`date_range`), as is "not after now plus a day" (`in_future`)
+            low, high = (t.isoformat() for t in rule.date_range)
+            doc["description"] = (
+                f"from {low} to {high} (UTC), and not later than now plus a day; "
+                "an offset (+02:00) is converted to UTC"
+            )
+            doc["x-minimum"], doc["x-maximum"] = low, high
         if not rule.nullable:  # the dataset's NA markers (blank, "NA", ...) read as missing
             if any(not v.strip() for v in na_values):
                 doc["pattern"] = NOT_BLANK
