@@ -29,6 +29,9 @@ test: venv ## Run the test suite, end-to-end dvc tests included (installs Chromi
 	scripts/ensure-chromium
 	$(BIN)/pytest -q
 
+test-fast: venv ## The edit-test loop: every test but the end-to-end ones (no dvc repro, no browser)
+	$(BIN)/pytest -q -p no:cacheprovider --ignore=tests/e2e -m "not slow and not browser"
+
 bench: venv ## Benchmarks (batch, REST, drift vs Evidently, incremental repro, malformed traffic) -> BENCHMARKS.md; needs `make run` first
 	$(BIN)/python -m bench.batch
 	$(BIN)/python -m bench.rest
@@ -62,4 +65,4 @@ metrics: venv ## Show metrics of the workspace
 mlflow-ui: venv ## Open the MLflow UI on 127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
-.PHONY: help venv params run test bench fuzz sweep review lint lock dag metrics mlflow-ui
+.PHONY: help venv params run test test-fast bench fuzz sweep review lint lock dag metrics mlflow-ui
