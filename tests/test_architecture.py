@@ -31,6 +31,8 @@ def test_the_import_contracts_are_kept() -> None:
 def test_a_domain_module_importing_a_stage_breaks_the_contract(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "src" / "loopline", tmp_path / "src" / "loopline")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    # a regular package first on the path hides the installed (namespace) one from the linter
+    (tmp_path / "src" / "loopline" / "__init__.py").touch()
     labels = tmp_path / "src" / "loopline" / "labels.py"
     labels.write_text(labels.read_text() + "\nfrom loopline.stages import monitor  # noqa\n")
     result = _lint(tmp_path)
