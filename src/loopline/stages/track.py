@@ -1,97 +1,22 @@
-"""DVC stage `track`: record the model in MLflow (params, metrics, plots, bundle, lineage)."""
+"""DVC stage `track`: record the model in MLflow and register it (the registration service,
+`loopline.services.registration`); writes reports/<dataset>/mlflow_run.json for the gate."""
 
 from __future__ import annotations
 
-import logging
-import os
 import signal
 import sys
 from pathlib import Path
 
-import pandas as pd
-import yaml
-
-from loopline import figures, tracking
 from loopline.config import Config
-from loopline.io import file_sha256, read_json, read_table, write_json
-from loopline.paths import repo_root
-from loopline.serving import registry
+from loopline.io import write_json
+from loopline.services.registration import record_model
 from loopline.stages import run_stage
-
-log = logging.getLogger(__name__)
 
 
 def task(cfg: Config) -> None:
-    import mlflow
-
-    root, reports, model_dir = repo_root(), Path(cfg.paths.reports), Path(cfg.paths.model_dir)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    experiment_id = tracking.start_experiment(f"loopline-{cfg.dataset.name}")
-    for run_id in tracking.end_orphaned_runs(experiment_id):
-        log.warning("run %s was left RUNNING by a killed track: marked KILLED", run_id)
     # SIGTERM (a stopped `dvc repro`) ends the run as FAILED instead of leaving it RUNNING
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    name = registry.model_name(cfg.dataset.name)
-    bundle_id = read_json(model_dir / "bundle.json")["bundle_id"]
-    found = tracking.find_tracked(experiment_id, name, bundle_id)
-    if found is not None:  # this store has the bundle already: nothing new to record
-        _write_record(reports, cfg.dataset.name, name, found["run_id"], found["version"])
-        log.info("bundle %s is already %s version %s", bundle_id, name, found["version"])
-        return
-    tags = {
-        "mlflow.source.git.commit": tracking.git_commit(root) or "unknown",
-        "dataset": cfg.dataset.name,
-        "model_sha256": file_sha256(model_dir / "model.ubj"),
-        "dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
-        tracking.BUNDLE_TAG: bundle_id,
-        tracking.OWNER_TAG: tracking.owner(),
-    }
-    if cfg.sweep:  # one of `loopline sweep`'s runs: filed under the sweep's parent run
-        tags |= {"sweep": cfg.sweep, "mlflow.parentRunId": cfg.sweep}
-    with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
-        mlflow.log_params(tracking.loggable_params(params))
-        mlflow.log_artifact(str(root / "params.yaml"))
-        metrics = read_json(reports / "evaluation.json")
-        metrics["policy"] = read_json(reports / "policy.json")
-        metrics["validation"] = read_json(reports / "validation.json").get("applications", {})
-        mlflow.log_metrics(tracking.numeric_metrics(metrics))
-        mlflow.log_dict(tracking.dvc_hashes(root / "dvc.lock"), "lineage/dvc_hashes.json")
-        mlflow.log_artifacts(str(model_dir), artifact_path="bundle")
-        mlflow.log_artifacts(str(reports / "plots"), artifact_path="plots")
-        tables = {p.stem: pd.read_csv(p) for p in sorted((reports / "plots").glob("*.csv"))}
-        for title, figure in figures.render(tables).items():
-            mlflow.log_figure(figure, f"figures/{title}.png")
-        for report in (
-            "evaluation.json",
-            "policy.json",
-            "validation.json",
-            "split.json",
-            "train.json",
-        ):
-            if (reports / report).exists():
-                mlflow.log_artifact(str(reports / report), artifact_path="reports")
-        example = tracking.input_example(
-            read_table(cfg.paths.split), [c["name"] for c in _schema_columns(model_dir)]
-        )
-        version = tracking.log_bundle(model_dir, name=name, example=example, bundle_id=bundle_id)
-    _write_record(reports, cfg.dataset.name, name, run.info.run_id, version)
-    log.info("MLflow run %s recorded; %s version %s registered", run.info.run_id, name, version)
-
-
-def _write_record(reports: Path, dataset: str, name: str, run_id: str, version: str) -> None:
-    """Write reports/mlflow_run.json: the run and the registered version the gate judges."""
-    record = {
-        "run_id": run_id,
-        "experiment": f"loopline-{dataset}",
-        "registered_model": name,
-        "version": version,
-    }
-    write_json(record, reports / "mlflow_run.json")
-
-
-def _schema_columns(model_dir: Path) -> list[dict]:
-    """Return the bundle's input columns (from bundle.json) in schema order."""
-    return [{"name": n} for n in read_json(model_dir / "bundle.json")["schema"]["columns"]]
+    write_json(record_model(cfg), Path(cfg.paths.reports) / "mlflow_run.json")
 
 
 if __name__ == "__main__":
