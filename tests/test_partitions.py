@@ -132,7 +132,7 @@ def test_fingerprint_of_a_path_hashes_its_bytes(tmp_path: Path) -> None:
 
 def test_arrival_order_keeps_earlier_arrivals_whatever_the_names():
     """A batch keeps its arrival number; a new one arrives after all, even if it sorts first."""
-    from loopline.stages.ingest import arrival_order
+    from loopline.services.ingestion import arrival_order
 
     first = arrival_order({"b.csv": "h1", "c.csv": "h2"}, {})
     assert first == {"b.csv": 0, "c.csv": 1}
