@@ -1,87 +1,27 @@
-"""DVC stage `train`: XGBoost (model.ubj) and the logistic-regression baseline (baseline.json)."""
+"""DVC stage `train`: XGBoost (model.ubj) and the logistic-regression baseline (baseline.json);
+the training service (`loopline.services.training`) does the work, the stage writes train.json."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from loopline import train
 from loopline.config import Config
-from loopline.features import model_frame
-from loopline.io import read_json, read_table, write_json
-from loopline.split import SPLIT, TARGET
+from loopline.io import write_json
+from loopline.services import ServiceError
+from loopline.services.training import train_models
 from loopline.stages import StageError, run_stage
 
 log = logging.getLogger(__name__)
 
 
 def task(cfg: Config) -> None:
-    model_dir = Path(cfg.paths.model_dir)
-    spec = read_json(model_dir / "features.json")
-    frame = read_table(cfg.paths.features)
-    parts = {name: frame[frame[SPLIT] == name] for name in ("train", "valid")}
-    x = {name: model_frame(part, spec) for name, part in parts.items()}
-    y = {name: part[TARGET].to_numpy() for name, part in parts.items()}
-    init, note = _warm_start(cfg, spec)
-    weight = None
-    if cfg.train.recency_half_life_days:
-        if not cfg.dataset.time_column:
-            raise StageError("train.recency_half_life_days needs a dataset.time_column")
-        weight = train.recency_weights(
-            parts["train"][cfg.dataset.time_column], cfg.train.recency_half_life_days
-        )
-    booster, summary = train.train_xgboost(
-        x["train"],
-        y["train"],
-        x["valid"],
-        y["valid"],
-        model=cfg.model,
-        cfg=cfg.train,
-        init_model=init,
-        weight=weight,
-    )
-    summary["warm_start"] = note
-    booster.save_model(model_dir / "model.ubj")
-    baseline = train.train_baseline(
-        x["train"], y["train"], categorical=spec["categorical"], c=cfg.train.baseline_c
-    )
-    write_json(baseline, model_dir / "baseline.json")
-    summary |= {"train_rows": len(parts["train"]), "valid_rows": len(parts["valid"])}
+    try:
+        summary = train_models(cfg)
+    except ServiceError as exc:
+        raise StageError(str(exc)) from None
     write_json(summary, Path(cfg.paths.reports) / "train.json")
     log.info("%s", summary)
-
-
-def _warm_start(cfg: Config, spec: dict) -> tuple[object | None, str]:
-    """Return the champion's booster to continue from (train.warm_start: champion), and why."""
-    if cfg.train.warm_start == "scratch":
-        return None, "scratch"
-    if cfg.train.warm_start != "champion":
-        raise StageError(
-            f"train.warm_start must be scratch or champion, not {cfg.train.warm_start!r}"
-        )
-    import mlflow
-    import xgboost as xgb
-
-    from loopline.paths import mlflow_uri, shared_root
-    from loopline.serving import registry
-
-    mlflow.set_tracking_uri(mlflow_uri())
-    try:
-        found = registry.resolve(
-            registry.CHAMPION,
-            dataset=cfg.dataset.name,
-            cache_dir=shared_root() / ".loopline" / "models",
-        )
-    except LookupError:
-        return None, "scratch (no champion yet)"
-    old = read_json(found.path / "features.json")
-    if (
-        old.get("feature_names") != spec["feature_names"]
-        or old.get("categorical") != spec["categorical"]
-    ):
-        log.warning("champion %s has other features or levels: training from scratch", found.label)
-        return None, f"scratch (champion {found.label} has other features)"
-    return xgb.Booster(model_file=str(found.path / "model.ubj")), f"champion {found.label}"
 
 
 if __name__ == "__main__":
