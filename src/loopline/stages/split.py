@@ -1,56 +1,25 @@
-"""DVC stage `split`: validated partitions + delayed labels -> one table with a split column."""
+"""DVC stage `split`: validated partitions + delayed labels -> one table with a split column
+(the splitting service, `loopline.services.splitting`); writes reports/<dataset>/split.json."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-import pandas as pd
-
-from loopline import split
 from loopline.config import Config
-from loopline.io import read_table, write_json, write_table
-from loopline.labels import check_both_classes
+from loopline.io import write_json
+from loopline.services import ServiceError
+from loopline.services.splitting import split_rows
 from loopline.stages import StageError, run_stage
 
 log = logging.getLogger(__name__)
 
 
-def _concat(folder: Path) -> pd.DataFrame | None:
-    files = sorted(folder.glob("*.parquet"))
-    return pd.concat([read_table(f) for f in files], ignore_index=True) if files else None
-
-
 def task(cfg: Config) -> None:
-    validated = Path(cfg.paths.validated)
-    apps = _concat(validated / "applications")
-    if apps is None or apps.empty:
-        raise StageError(f"no accepted rows under {validated}/applications: nothing to train on")
-    labels = _concat(validated / "labels") if cfg.dataset.labels is not None else None
-    if cfg.dataset.labels is not None and labels is None:
-        raise StageError(f"dataset {cfg.dataset.name} expects label batches; none were accepted")
-    joined, label_report = split.join_labels(apps, labels, cfg.dataset)
-    source = labels if labels is not None else apps
     try:
-        check_both_classes(
-            joined[split.TARGET].to_numpy(),
-            dataset_name=cfg.dataset.name,
-            target=cfg.dataset.target,
-            positive=cfg.dataset.positive_label,
-            seen=sorted(map(str, source[cfg.dataset.target].dropna().unique())),
-        )
-    except ValueError as exc:
+        report = split_rows(cfg)
+    except ServiceError as exc:
         raise StageError(str(exc)) from None
-    if cfg.dataset.time_column:
-        joined = joined.sort_values(cfg.dataset.time_column, kind="stable", ignore_index=True)
-    try:
-        joined[split.SPLIT] = split.assign_split(
-            joined, time_column=cfg.dataset.time_column, cfg=cfg.split, seed=cfg.seed
-        )
-    except ValueError as exc:
-        raise StageError(str(exc)) from None
-    write_table(joined, cfg.paths.split)
-    report = {"labels": label_report, "splits": split.split_report(joined, cfg.dataset.time_column)}
     write_json(report, Path(cfg.paths.reports) / "split.json")
     log.info("%s", report)
 
