@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_000_000
 MAX_BATCH = 1_000
 MAX_STRING = 256  # characters in any string field (ids included)
-# integers beyond int64 cannot be a feature value and must not reach float() (OverflowError)
-WholeNumber = Annotated[int, Field(strict=True, ge=-(2**63), le=2**63 - 1)]
+# any JSON integer: the schema's number rule (schemas.parse_number) judges it as the batch
+# path does (beyond the float range: not_a_number), so REST and files give one verdict
+WholeNumber = Annotated[int, Field(strict=True)]
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Text = Annotated[str, Field(strict=True, max_length=MAX_STRING)]
 Scalar = Optional[Union[StrictBool, WholeNumber, FiniteNumber, Text]]
