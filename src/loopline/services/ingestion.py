@@ -42,7 +42,6 @@ def discover(raw_dir: Path, dataset: DatasetConfig) -> dict[str, tuple[str, str,
     return found
 
 
-FEEDBACK = BATCH_PREFIX
 FEEDBACK_SOURCE = SourceConfig(format="parquet")  # logged inputs as text, canonical names
 
 
@@ -58,8 +57,8 @@ def discover_feedback(feedback_dir: Path) -> dict[str, tuple[str, str, SourceCon
 
 def locate(key: str, raw_dir: Path, feedback_dir: Path) -> Path:
     """Return the file behind a batch key."""
-    if key.startswith(FEEDBACK):
-        return feedback_dir / key[len(FEEDBACK) :]
+    if key.startswith(BATCH_PREFIX):
+        return feedback_dir / key[len(BATCH_PREFIX) :]
     return raw_dir / key
 
 
