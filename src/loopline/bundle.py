@@ -11,7 +11,7 @@ paths:
 - `score_record`: one request, validated by the schema's compiled `RowValidator`, in
   microseconds instead of milliseconds, through the record forms that sit beside those:
   `preprocess.apply_record` and `policy.decide_one`. Property tests hold each pair equal, and
-  tests/test_bundle.py holds the two paths to the same scores, decisions and reasons.
+  tests/unit/test_bundle.py holds the two paths to the same scores, decisions and reasons.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The fitted state is a small JSON document (no pickle), used by two functions side by side here:
 `apply` preprocesses a batch (training, evaluation, batch scoring) and `apply_record` one record
 (the service's fast path, microseconds, no DataFrame). They are one rule in two shapes: the
-property test in tests/test_preprocess.py holds them equal on generated rows.
+property test in tests/unit/test_preprocess.py holds them equal on generated rows.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ What a value *is* (a number, a timestamp, in the valid date range, not in the fu
 here too, each rule in two forms side by side: one value at a time (`parse_number`,
 `parse_time`, `in_future`: the REST path, `RowValidator`) and a column at a time
 (`parse_numbers`, `parse_times`, `in_future_mask`: ingest and validate, so `loopline validate`,
-`loopline score` and the pipeline). tests/test_verdicts.py holds the two forms to the same
+`loopline score` and the pipeline). tests/data/test_verdicts.py holds the two forms to the same
 verdict and the same canonical value on generated values.
 
 - A number is ASCII decimal text (`[+-]digits[.digits][e[+-]digits]`, surrounding whitespace

@@ -8,7 +8,7 @@ from loopline.services import ServiceError
 from loopline.services.ingestion import ingest_batches
 from loopline.stages import StageError, run_stage
 
-# the config this stage reads: dvc.yaml declares exactly these (tests/test_dvc_deps.py)
+# the config this stage reads: dvc.yaml declares exactly these (tests/unit/test_dvc_deps.py)
 PARAMS = (
     "dataset.sources",
     "dataset.labels",

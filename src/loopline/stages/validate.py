@@ -14,7 +14,7 @@ from loopline.stages import run_stage
 
 log = logging.getLogger(__name__)
 
-# the config this stage reads: dvc.yaml declares exactly these (tests/test_dvc_deps.py)
+# the config this stage reads: dvc.yaml declares exactly these (tests/unit/test_dvc_deps.py)
 PARAMS = (
     "validate",
     "dataset.schema_path",

@@ -22,7 +22,7 @@ from loopline.params import compose
 from loopline.schemas import parse_table_schema, table_schema
 from loopline.validate import validate_batch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _frame(columns: dict[str, list[str]]) -> pd.DataFrame:

@@ -31,7 +31,7 @@ from loopline.validate import (
     validate_batch,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 SPEC = {
     "columns": {

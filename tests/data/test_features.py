@@ -22,7 +22,7 @@ from loopline.features import (
 from loopline.params import compose
 from loopline.split import LABEL_TIME, TARGET
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FEATURES = FeaturesConfig(
     time_features=["hour", "weekday", "month"],
     entity_windows_days=[30, 90],

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from loopline.schemas import RowValidator, table_schema
 from loopline.serving.app import example_record, request_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("dataset", ["loans", "census"])

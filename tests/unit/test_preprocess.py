@@ -24,7 +24,7 @@ from loopline.preprocess import (
 )
 from loopline.schemas import parse_table_schema, table_schema
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = PreprocessConfig(clip_quantiles=[0.0, 0.75], impute="median", min_category_count=2)
 
 

@@ -16,7 +16,7 @@ from loopline.params import (
     split_overrides,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from loopline.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEADER = (
     "application_id,customer_id,applied_at,age,annual_income,employment_years,employment_type,"
     "home_ownership,loan_amount,loan_term_months,purpose,region,channel,credit_utilization,"

@@ -26,7 +26,7 @@ from loopline.simulate import (
     simulate_census,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = yaml.safe_load((ROOT / "conf/schemas/loans.yaml").read_text())["columns"]
 DATASET = yaml.safe_load((ROOT / "conf/dataset/loans.yaml").read_text())
 BRANCH_RENAME: dict[str, str] = DATASET["sources"]["branch"]["rename"]

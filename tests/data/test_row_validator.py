@@ -20,7 +20,7 @@ from loopline.io import read_batch_file
 from loopline.schemas import RowValidator, table_schema
 from loopline.validate import validate_batch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = table_schema(ROOT / "conf/schemas/loans.yaml")
 NA = ["", "NA", "N/A", "null", "NULL", "None", "nan"]
 EXTRA_CASES = [

@@ -13,7 +13,7 @@ from loopline.io import DataFileError, read_table
 from loopline.params import compose
 from loopline.validate import REASONS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["application_id", "customer_id", "applied_at", "loan_amount", "age"]
 
 

@@ -18,7 +18,7 @@ from loopline.expressions import compile_expression
 from loopline.params import compose, params_drift
 from loopline.schemas import table_schema
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
 GROUPS = ["dataset", "model", "features", "policy", "simulate", "experiment"]
 GROUP_FILES = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]

@@ -24,7 +24,7 @@ from loopline.io import SOURCE_ROW, RawBatch, read_batch_file
 from loopline.params import compose
 from loopline.schemas import TableSchema, parse_table_schema, table_schema
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BRANCH_FILE = "applications/2024-03_branch.csv"
 
 

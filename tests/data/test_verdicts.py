@@ -44,7 +44,7 @@ from loopline.stages import ingest as ingest_stage
 from loopline.stages import validate as validate_stage
 from loopline.validate import REASONS, validate_batch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = to_config(compose(root=ROOT))
 DATASET = replace(CFG.dataset, schema_path=str(ROOT / CFG.dataset.schema_path))
 SCHEMA = table_schema(DATASET.schema_path)
