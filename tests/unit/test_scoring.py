@@ -210,9 +210,9 @@ def test_parquet_gzip_chunks_match_whole_file_reader(tmp_path: Path, chunk_rows:
 @pytest.mark.parametrize(
     ("name", "data"),
     [
-        ("apps.csv.gz", gzip.compress(f"{HEADER}\nA1,C1,30,north\n".encode() * 200)[:-30]),
+        ("apps.csv.gz", gzip.compress(f"{HEADER}\nA1,C1,30,north\n".encode() * 200, mtime=0)[:-30]),
         ("apps.data.gz", f"{HEADER}\n".encode()),  # not compressed at all
-        ("apps.data", gzip.compress(f"{HEADER}\n".encode())),  # compressed, name says not
+        ("apps.data", gzip.compress(f"{HEADER}\n".encode(), mtime=0)),  # compressed, name says not
     ],
 )
 def test_corrupt_or_misnamed_compressed_file_is_refused_before_any_chunk(
