@@ -45,7 +45,7 @@ import pandas as pd
 
 from bench.rest import machine, machine_load, write_markdown
 from loopline.drift import DriftReport, compare, reference_stats, window_stats
-from loopline.predlog import PredictionLog, read_log
+from loopline.io.predlog import PredictionLog, read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "drift.json"

@@ -60,11 +60,10 @@ def serve_and_feed_back(path: Path) -> dict:
 
     from loopline import feedback, simulate
     from loopline.config import load_config
-    from loopline.io import write_table
-    from loopline.predlog import read_log
+    from loopline.io import registry, write_table
+    from loopline.io.predlog import read_log
     from loopline.schemas import table_schema
     from loopline.scoring import score_file
-    from loopline.serving import registry
 
     cfg = load_config(path / "params.yaml")
     mlflow.set_tracking_uri(f"sqlite:///{path / 'mlflow.db'}")

@@ -99,7 +99,7 @@ def requests_for(port: int, records: list[dict[str, Any]], token: str) -> list[b
 
 
 def run(repo: Path, seconds: float, clients: int) -> dict[str, Any]:
-    from loopline.predlog import read_log
+    from loopline.io.predlog import read_log
 
     records = valid_records(repo, EVERY * 13 * 4)  # every malformed kind, four times a cycle
     token = secrets.token_urlsafe(24)

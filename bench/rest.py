@@ -345,7 +345,7 @@ def run_target(
 
 def verify_log(log_dir: Path, successes: int) -> dict[str, Any]:
     """Read our prediction log back: one valid record per successful request, ids unique."""
-    from loopline.predlog import read_log
+    from loopline.io.predlog import read_log
 
     read = read_log(log_dir)
     frame = read.frame

@@ -29,17 +29,9 @@ import xgboost as xgb
 from loopline import features, policy, preprocess
 from loopline.config import DatasetConfig, FeaturesConfig, PolicyConfig, to_config
 from loopline.expressions import compile_expression
-from loopline.io import file_sha256, read_json, read_table, write_json
+from loopline.io import file_sha256
+from loopline.io.artifacts import ModelDir
 from loopline.schemas import RowValidator, TableSchema, parse_table_schema
-
-FILES = (
-    "preprocess.json",
-    "features.json",
-    "model.ubj",
-    "policy.json",
-    "history.parquet",
-    "reference.json",  # training-time statistics that monitoring compares traffic with
-)
 
 
 class InvalidRecordError(ValueError):
@@ -51,10 +43,10 @@ class InvalidRecordError(ValueError):
 
 
 def manifest(
-    model_dir: Path, *, dataset: DatasetConfig, features_cfg: FeaturesConfig, schema_spec: dict
+    model_dir: ModelDir, *, dataset: DatasetConfig, features_cfg: FeaturesConfig, schema_spec: dict
 ) -> dict[str, Any]:
     """Return bundle.json: what the bundle needs besides its files, and its content id."""
-    files = {name: file_sha256(model_dir / name) for name in FILES}
+    files = model_dir.bundle_digests()
     body = {
         "dataset": asdict(dataset),
         "features": asdict(features_cfg),
@@ -98,14 +90,14 @@ class Bundle:
     @classmethod
     def load(cls, root: str | Path) -> Bundle:
         """Return the bundle stored in a folder, checking its files against bundle.json."""
-        root = Path(root)
-        meta = read_json(root / "bundle.json")
+        folder = ModelDir(Path(root))
+        meta = folder.read_manifest()
         for name, digest in meta["files"].items():
-            if file_sha256(root / name) != digest:
-                raise ValueError(f"bundle {root}: {name} does not match bundle.json")
+            if file_sha256(folder.root / name) != digest:
+                raise ValueError(f"bundle {folder.root}: {name} does not match bundle.json")
         cfg = to_config({"dataset": meta["dataset"], "features": meta["features"]})
-        threshold, policy_cfg = policy.policy_from_document(read_json(root / "policy.json"))
-        rows = read_table(root / "history.parquet")
+        threshold, policy_cfg = policy.policy_from_document(folder.read_policy())
+        rows = folder.read_history()
         fcfg = cfg.features
         history = None
         if cfg.dataset.entity_column and cfg.dataset.time_column:
@@ -116,14 +108,14 @@ class Bundle:
                 labels=fcfg.prior_positive_labels and cfg.dataset.id_column is not None,
             )
         return cls(
-            root=root,
+            root=folder.root,
             bundle_id=meta["bundle_id"],
             dataset=cfg.dataset,
             features_cfg=fcfg,
             schema=parse_table_schema(meta["schema"], name=cfg.dataset.name),
-            state=read_json(root / "preprocess.json"),
-            spec=read_json(root / "features.json"),
-            booster=xgb.Booster(model_file=str(root / "model.ubj")),
+            state=folder.read_state(),
+            spec=folder.read_spec(),
+            booster=folder.load_booster(),
             threshold=threshold,
             policy=policy_cfg,
             history_rows=rows,
@@ -344,8 +336,3 @@ def column_is_number(value: Any) -> bool:
 def _calendar(stamp: Any, name: str) -> int:
     ts = pd.Timestamp(stamp)
     return {"hour": ts.hour, "weekday": ts.weekday(), "month": ts.month, "day": ts.day}[name]
-
-
-def write_manifest(model_dir: Path, meta: dict[str, Any]) -> None:
-    """Write bundle.json."""
-    write_json(meta, model_dir / "bundle.json")

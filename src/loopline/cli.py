@@ -326,9 +326,9 @@ def promote(
     dataset = _dataset(dataset)
     import mlflow
 
+    from loopline.io.registry import model_name
+    from loopline.io.registry import promote as move
     from loopline.paths import mlflow_uri
-    from loopline.serving.registry import model_name
-    from loopline.serving.registry import promote as move
 
     mlflow.set_tracking_uri(mlflow_uri())
     name = model_name(dataset)
@@ -341,8 +341,8 @@ def promote(
 
 def _resolve_model(model: str, dataset: str | None) -> Any:
     """Return the bundle folder of `champion`, NAME/VERSION or a folder (registry.Resolved)."""
+    from loopline.io import registry
     from loopline.paths import mlflow_uri, shared_root
-    from loopline.serving import registry
 
     if model != registry.CHAMPION and Path(model).exists():
         return registry.Resolved(path=Path(model), name=None, version=None)
@@ -403,15 +403,17 @@ def score(
 
     from loopline.bundle import Bundle
     from loopline.io import DataFileError
+    from loopline.io.artifacts import ModelDir
+    from loopline.io.tables import output_format
     from loopline.schemas import SchemaFileError
-    from loopline.scoring import output_format, score_file, summary_lines
+    from loopline.scoring import score_file, summary_lines
     from loopline.validate import ValidationStopError
 
     try:
         output_format(output)
         resolved = _resolve_model(model, dataset)
         model_dir = resolved.path
-        if not (model_dir / "bundle.json").is_file():
+        if not ModelDir(model_dir).has_bundle():
             raise DataFileError(
                 f"no model bundle in {model_dir} (bundle.json missing): run `dvc repro`, "
                 "or point --model at a bundle folder"
@@ -468,7 +470,7 @@ def feedback(
 
     from loopline import feedback as fb
     from loopline.io import DataFileError
-    from loopline.predlog import read_log
+    from loopline.io.predlog import read_log
     from loopline.schemas import SchemaFileError, table_schema
     from loopline.validate import ValidationStopError
     from loopline.workspace import tool
@@ -586,8 +588,8 @@ def rollback(
     dataset = _dataset(dataset)
     import mlflow
 
+    from loopline.io import registry
     from loopline.paths import mlflow_uri
-    from loopline.serving import registry
 
     mlflow.set_tracking_uri(mlflow_uri())
     name = registry.model_name(dataset)

@@ -338,11 +338,27 @@ class PathsConfig:
 
 
 @dataclass
+class ArtifactsConfig:
+    """The file names of a model folder (`paths.model_dir`, and the bundle served from it);
+    dvc.yaml templates the same keys (${artifacts.model}, ...), so each name lives once."""
+
+    preprocess: str = "preprocess.json"  # fitted preprocessing state
+    features: str = "features.json"  # the feature spec: names and categorical levels
+    model: str = "model.ubj"  # the XGBoost booster
+    baseline: str = "baseline.json"  # the logistic-regression baseline
+    policy: str = "policy.json"  # threshold and decision rules
+    history: str = "history.parquet"  # per-entity history for online features
+    reference: str = "reference.json"  # training-time statistics monitoring compares with
+    bundle: str = "bundle.json"  # the manifest tying the bundle's files together
+
+
+@dataclass
 class Config:
     seed: int = 42
     # the MLflow parent run of the sweep this run belongs to (`loopline sweep` sets it)
     sweep: Optional[str] = None
     paths: PathsConfig = field(default_factory=PathsConfig)
+    artifacts: ArtifactsConfig = field(default_factory=ArtifactsConfig)
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)

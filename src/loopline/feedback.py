@@ -22,8 +22,6 @@ labels observed before the application are rejected with a reason and counted.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +35,7 @@ from loopline import ingest
 from loopline.config import DatasetConfig, SourceConfig
 from loopline.io import (
     DataFileError,
+    atomic_directory,
     file_sha256,
     read_batch_file,
     read_json,
@@ -290,28 +289,13 @@ def ingest_feedback(
         return FeedbackResult(None, False, report)
     month = pd.Timestamp(until).strftime("%Y-%m")
     final = root / f"{month}_{digest[:12]}"
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
-    try:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would make the partition private
+    with atomic_directory(final) as tmp:  # the partition appears whole
         write_table(joined[label_columns], tmp / "labels.parquet")
         write_table(joined, tmp / "predictions.parquet")
         write_table(logged_inputs(apps, schema_columns), tmp / "applications.parquet")
         write_table(_text_reasons(rejected), tmp / "rejected.parquet")
         write_json(report, tmp / META)
-        tmp.rename(final)  # atomic: the partition appears whole
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return FeedbackResult(final, False, report)
-
-
-def _umask() -> int:
-    """Return the process umask (read by setting it, then restoring it)."""
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def realised(root: str | Path) -> pd.DataFrame:

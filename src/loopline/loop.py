@@ -35,7 +35,7 @@ import yaml
 
 from loopline import feedback, simulate, workspace
 from loopline.config import Config, load_config
-from loopline.io import write_json, write_table
+from loopline.io import write_json, write_table, write_text
 
 AUC_TOLERANCE = 0.02  # "back within 0.02 of the pre-shift level"
 
@@ -104,7 +104,7 @@ def prepare(root: Path, workdir: Path, settings: LoopSettings) -> Config:
     workspace.init_git(workdir)
     body = loop_experiment(root, settings)
     text = "# @package _global_\n# written by `loopline loop`\n" + yaml.safe_dump(body)
-    (workdir / "conf" / "experiment" / "loop.yaml").write_text(text)
+    write_text(text, workdir / "conf" / "experiment" / "loop.yaml")
     workspace.set_defaults(workdir, experiment="loop")
     workspace.run(workdir, "loopline", "params")
     workspace.commit(workdir, "loop workspace")
@@ -149,7 +149,7 @@ class Arm:
         self.bundle, self.version = Bundle.load(path), version
 
     def serve(self, files: dict[str, Path], cfg: Config, period: int) -> int:
-        from loopline.predlog import read_log
+        from loopline.io.predlog import read_log
         from loopline.scoring import score_file
 
         served = 0
@@ -224,8 +224,8 @@ def run_loop(
     """Run the loop; write timeline.csv, timeline.png and loop.json to out_dir; return summary."""
     import mlflow
 
+    from loopline.io import registry
     from loopline.services import monitoring
-    from loopline.serving import registry
 
     started = time.perf_counter()
     workdir = workdir.resolve()
@@ -384,7 +384,7 @@ def _feed(
 ) -> tuple[int, int]:
     """Feed one label batch back and add its partition to DVC; return the labels kept, and
     how many of them are of applications made after the concept shift."""
-    from loopline.predlog import read_log
+    from loopline.io.predlog import read_log
     from loopline.schemas import table_schema
 
     schema = table_schema(workdir / cfg.dataset.schema_path)

@@ -37,8 +37,8 @@ import pandas as pd
 from loopline import drift, evaluate, policy
 from loopline.config import MonitorConfig
 from loopline.feedback import application_times
+from loopline.io.predlog import FEATURE_PREFIX, INPUT_PREFIX
 from loopline.labels import outcome
-from loopline.predlog import FEATURE_PREFIX, INPUT_PREFIX
 
 HEALTHY, RETRAIN, INSUFFICIENT = "healthy", "retrain", "insufficient_data"
 

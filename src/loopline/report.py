@@ -40,6 +40,7 @@ from matplotlib.figure import Figure  # the object API: no pyplot state, no disp
 from matplotlib.ticker import FuncFormatter
 
 from loopline.config import DriftThresholds
+from loopline.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -618,14 +619,5 @@ def render_html(report: dict) -> str:
 
 
 def write_html(report: dict, path: str | Path) -> Path:
-    """Render the report and write it atomically (a temporary file, then os.replace)."""
-    path = Path(path)
-    page = render_html(report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        tmp.replace(path)  # os.replace: atomic on one file system
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Render the report and write it atomically (`io.files.write_text`)."""
+    return write_text(render_html(report), path)

@@ -19,6 +19,7 @@ import yaml
 
 from loopline import gate
 from loopline.config import GateConfig, to_config
+from loopline.io import write_text
 from loopline.tracking import flatten
 from loopline.workspace import tool
 
@@ -258,8 +259,7 @@ def write_review(
         index = plots_diff(root, baseline, out.parent / "review_plots")
         plots = index.relative_to(out.parent) if index is not None else None
     text = review(root, baseline, plots=plots)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    write_text(text, out)
     return out, text
 
 

@@ -61,9 +61,9 @@ from loopline.io import (
     parquet_input,
     undecodable,
 )
+from loopline.io.tables import TableWriter, output_format
 from loopline.validate import REASONS, check_required_columns, validate_batch
 
-OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 SCORE_COLUMNS = ["score", "decision", "decided_by", "reasons"]
 STEPS = ("read", "normalise", "validate", "score", "write", "log")
 _BLOCK = 1 << 22  # bytes (or characters) read at a time from a text file
@@ -462,100 +462,10 @@ def log_rows(
     return pd.concat([core, inputs, features], axis=1)
 
 
-class TableWriter:
-    """Appends frames to one CSV, JSONL or Parquet file; the file appears only on `close`."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.format = output_format(self.path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
-        self.rows = 0
-        self._started = False
-        self._parquet: pq.ParquetWriter | None = None
-        self._first: pd.DataFrame | None = None
-
-    def write(self, frame: pd.DataFrame) -> None:
-        """Append rows (list-valued columns are joined with "; " in CSV and JSONL)."""
-        if self.format != "parquet":
-            frame = frame.assign(
-                **{c: _joined(frame[c]) for c in frame.columns if _is_lists(frame[c])}
-            )
-        if not self._started:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.format == "csv":
-            mode = "a" if self._started else "w"
-            frame.to_csv(self.tmp, mode=mode, header=not self._started, index=False)
-        elif self.format == "jsonl":
-            if not self._started:
-                self.tmp.write_bytes(b"")
-            if len(frame):
-                frame.to_json(self.tmp, orient="records", lines=True, date_format="iso", mode="a")
-        elif self._parquet is None:
-            # the first rows fix the file's schema; an empty frame's types are only guesses
-            self._first = frame if self._first is None or len(frame) else self._first
-            if len(frame):
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                self._parquet = pq.ParquetWriter(self.tmp, _typed(table.schema))
-                self._parquet.write_table(table.cast(self._parquet.schema))
-        elif len(frame):
-            schema = self._parquet.schema
-            self._parquet.write_table(
-                pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-            )
-        self._started = True
-        self.rows += len(frame)
-
-    def close(self) -> Path:
-        """Finish the file and move it into place; return its path."""
-        if self._parquet is not None:
-            self._parquet.close()
-        elif self.format == "parquet":
-            first = self._first if self._first is not None else pd.DataFrame()
-            first.to_parquet(self.tmp, index=False)
-        self.tmp.replace(self.path)
-        return self.path
-
-    def abort(self) -> None:
-        """Drop what was written."""
-        if self._parquet is not None:
-            self._parquet.close()
-        self.tmp.unlink(missing_ok=True)
-
-
-def output_format(path: str | Path) -> str:
-    """Return csv | jsonl | parquet for an output path, or raise ValueError."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise ValueError(
-            f"{path}: cannot write {suffix or 'no extension'!r} files; use .csv, .jsonl or .parquet"
-        )
-    return OUTPUT_FORMATS[suffix]
-
-
 def quarantine_path(output: str | Path) -> Path:
     """Return `<stem>.quarantine.<ext>` beside the output."""
     output = Path(output)
     return output.with_name(f"{output.stem}.quarantine{output.suffix}")
-
-
-def _is_lists(values: pd.Series) -> bool:
-    return values.dtype == object and len(values) > 0 and isinstance(values.iloc[0], list)
-
-
-def _joined(values: pd.Series) -> pd.Series:
-    return pd.Series(["; ".join(v) for v in values], index=values.index, dtype="str")
-
-
-def _typed(schema: pa.Schema) -> pa.Schema:
-    """Give columns that were all-null in the first chunk a type (string) later chunks fit."""
-    fields = []
-    for f in schema:
-        if pa.types.is_null(f.type):
-            f = f.with_type(pa.string())
-        elif pa.types.is_list(f.type) and pa.types.is_null(f.type.value_type):
-            f = f.with_type(pa.list_(pa.string()))
-        fields.append(f)
-    return pa.schema(fields, metadata=schema.metadata)
 
 
 # ------------------------------------------------------------------------------ a file
@@ -613,7 +523,7 @@ def score_file(
     """
     from tqdm import tqdm
 
-    from loopline.predlog import PredictionLog
+    from loopline.io.predlog import PredictionLog
 
     input_path, output = Path(input_path), Path(output)
     source = source or SourceConfig()

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from loopline import drift, feedback, monitor
 from loopline.cli import app
 from loopline.config import MonitorConfig
-from loopline.predlog import PredictionLog, read_log
+from loopline.io.predlog import PredictionLog, read_log
 from loopline.schemas import RowValidator, SchemaFileError, parse_table_schema
 
 from .test_verdicts import DATASET, GOOD, NA, SCHEMA, _jsonl, stage_verdicts

@@ -58,7 +58,7 @@ def test_fresh_clone_make_run_then_serve_and_score(tmp_path: Path) -> None:
     assert "20 scored" in result.stdout, result.stdout
     batch = pd.read_csv(tmp_path / "scored.csv")["score"].tolist()
     assert batch == pytest.approx(rest, abs=1e-6), "REST and batch score with the same champion"
-    from loopline.predlog import read_log
+    from loopline.io.predlog import read_log
 
     logged = read_log(clone / "data/predictions/loans").frame
     assert set(logged["model_version"]) == {"loopline-loans/1"}, "both logged the champion"

@@ -39,7 +39,7 @@ print(json.dumps({'run_id': run.info.run_id, 'registered_model': 'loopline-loans
 
 CHAMPION = """
 import mlflow
-from loopline.serving import registry
+from loopline.io import registry
 mlflow.set_tracking_uri('sqlite:///mlflow.db')
 print(registry.champion_version('loopline-loans'))
 """

@@ -118,7 +118,7 @@ def test_a_real_monitoring_page_renders_in_headless_chromium(loop, tmp_path: Pat
 
 
 def test_feedback_and_monitor_commands_in_the_loop_workspace(loop, tmp_path: Path) -> None:
-    from loopline.predlog import read_log
+    from loopline.io.predlog import read_log
 
     work, _, _ = loop
     repo = Repo(work)

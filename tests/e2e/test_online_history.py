@@ -20,7 +20,7 @@ import pytest
 
 from loopline import simulate
 from loopline.config import load_config
-from loopline.predlog import read_log
+from loopline.io.predlog import read_log
 
 from .conftest import make_repo
 from .service import serving

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from loopline.bundle import Bundle
 from loopline.cli import _pick_source, app
 from loopline.config import SourceConfig
-from loopline.predlog import read_log
+from loopline.io.predlog import read_log
 from loopline.scoring import ScoreSummary, read_chunks, score_batches, score_file
 
 from .conftest import Repo, make_repo

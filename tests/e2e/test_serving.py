@@ -47,7 +47,7 @@ def _records(repo: Repo, n: int) -> tuple[pd.DataFrame, list[dict]]:
 
 
 def _log_records(repo: Repo) -> pd.DataFrame:
-    from loopline.predlog import read_log
+    from loopline.io.predlog import read_log
 
     return read_log(repo.path / "data/predictions/loans").frame
 
@@ -193,7 +193,7 @@ def test_promoting_a_new_champion_swaps_without_failing_requests(
     time.sleep(1.0)
     register = (
         "from pathlib import Path; import pandas as pd; from loopline import tracking;"
-        "from loopline.serving import registry;"
+        "from loopline.io import registry;"
         "cols=[c for c in pd.read_parquet('data/processed/loans/split.parquet').columns "
         "if not c.startswith('_') and c!='split'];"
         "ex=tracking.input_example(pd.read_parquet('data/processed/loans/split.parquet'), cols);"
@@ -419,7 +419,7 @@ def guarded(
 def test_a_token_guards_every_write_and_nothing_else(
     guarded: tuple[Repo, Client, Path],
 ) -> None:
-    from loopline.predlog import read_log
+    from loopline.io.predlog import read_log
 
     repo, client, log_dir = guarded
     _, records = _records(repo, 1)

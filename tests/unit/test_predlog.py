@@ -1,4 +1,4 @@
-"""Tests for loopline.predlog: the durable prediction log, on real files."""
+"""Tests for loopline.io.predlog: the durable prediction log, on real files."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loopline.predlog import LogRead, PredictionLog, read_log, to_flat
+from loopline.io.predlog import LogRead, PredictionLog, read_log, to_flat
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 INPUT_KEYS = ("age", "annual_income", "purpose", "employment_years")
@@ -230,7 +230,7 @@ def test_incomplete_or_foreign_last_line_is_skipped(tmp_path: Path, tail: Any) -
 def test_process_killed_while_appending_loses_nothing_it_appended(tmp_path: Path) -> None:
     code = (
         "import os, sys\n"
-        "from loopline.predlog import PredictionLog\n"
+        "from loopline.io.predlog import PredictionLog\n"
         "log = PredictionLog(sys.argv[1])\n"
         "for i in range(300):\n"
         "    log.append({'request_id': f'k{i}', 'model_version': 'v', 'bundle_id': 'b',\n"
@@ -245,8 +245,8 @@ def test_process_killed_while_appending_loses_nothing_it_appended(tmp_path: Path
 def test_parquet_left_under_its_temporary_name_by_a_crash_is_ignored(tmp_path: Path) -> None:
     code = (
         "import os, sys\n"
-        "from loopline import predlog\n"
-        "from loopline.predlog import PredictionLog, to_flat\n"
+        "from loopline.io import predlog\n"
+        "from loopline.io.predlog import PredictionLog, to_flat\n"
         "rec = {'request_id': 'x', 'logged_at': '2024-05-01T12:00:00+00:00', 'source': 'batch',\n"
         "       'model_version': 'v', 'bundle_id': 'b', 'score': 0.5, 'decision': 'd'}\n"
         "predlog.os.link = lambda *a, **k: os._exit(7)  # die just before publishing\n"
@@ -351,7 +351,7 @@ def test_threads_appending_together_write_whole_lines(tmp_path: Path) -> None:
 def test_two_processes_appending_to_one_log(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from loopline.predlog import PredictionLog\n"
+        "from loopline.io.predlog import PredictionLog\n"
         "with PredictionLog(sys.argv[1], max_segment_records=700) as log:\n"
         "    for i in range(2000):\n"
         "        log.append({'request_id': f'child{i}', 'model_version': 'v',\n"

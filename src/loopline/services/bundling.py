@@ -12,7 +12,8 @@ import yaml
 from loopline import bundle, drift, evaluate, train
 from loopline.config import Config
 from loopline.features import model_frame
-from loopline.io import read_json, read_table, write_json, write_table
+from loopline.io import read_table
+from loopline.io.artifacts import ModelDir
 from loopline.schemas import scoring_spec
 from loopline.split import LABEL_TIME, SPLIT, TARGET
 
@@ -22,35 +23,31 @@ log = logging.getLogger(__name__)
 def build_bundle(cfg: Config) -> dict:
     """Write the bundle's history, reference statistics and manifest beside the model; return
     the manifest (bundle.json)."""
-    model_dir = Path(cfg.paths.model_dir)
+    model_dir = ModelDir(Path(cfg.paths.model_dir), cfg.artifacts)
     frame = read_table(cfg.paths.split)
-    write_table(
-        bundle.history_table(frame, cfg.dataset, TARGET, LABEL_TIME), model_dir / "history.parquet"
-    )
-    write_json(reference(cfg, model_dir), model_dir / "reference.json")
+    model_dir.write_history(bundle.history_table(frame, cfg.dataset, TARGET, LABEL_TIME))
+    model_dir.write_reference(reference(cfg, model_dir))
     schema_spec = scoring_spec(
         yaml.safe_load(Path(cfg.dataset.schema_path).read_text()), cfg.dataset
     )
     meta = bundle.manifest(
         model_dir, dataset=cfg.dataset, features_cfg=cfg.features, schema_spec=schema_spec
     )
-    bundle.write_manifest(model_dir, meta)
+    model_dir.write_manifest(meta)
     return meta
 
 
-def reference(cfg: Config, model_dir: Path) -> dict:
+def reference(cfg: Config, model_dir: ModelDir) -> dict:
     """Reference statistics for monitoring, computed once here: model inputs on the training
     rows, the score distribution on the validation rows, performance on the test rows."""
-    import xgboost as xgb
-
-    spec = read_json(model_dir / "features.json")
+    spec = model_dir.read_spec()
     frame = read_table(cfg.paths.features)
     inputs = model_frame(frame[frame[SPLIT] == "train"], spec)
     categorical = list(spec["categorical"])
     numeric = [c for c in spec["feature_names"] if c not in categorical]
     stats = drift.reference_stats(inputs, numeric=numeric, categorical=categorical)
     valid = frame[frame[SPLIT] == "valid"]
-    booster = xgb.Booster(model_file=str(model_dir / "model.ubj"))
+    booster = model_dir.load_booster()
     scores = train.predict(booster, model_frame(valid, spec))
     stats["score"] = drift.reference_stats(
         pd.DataFrame({"score": scores}), numeric=["score"], categorical=[]

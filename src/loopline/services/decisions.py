@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 from loopline import policy, train
 from loopline.config import Config
 from loopline.evaluate import json_safe
 from loopline.features import model_frame
-from loopline.io import file_sha256, read_json, read_table, write_json, write_table
+from loopline.io import read_table, write_table
+from loopline.io.artifacts import ModelDir
 from loopline.split import SPLIT, TARGET
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,11 @@ log = logging.getLogger(__name__)
 def choose_policy(cfg: Config) -> dict:
     """Choose the threshold, decide the test rows, write the policy and its evidence; return the
     summary (reports/<dataset>/policy.json)."""
-    model_dir, reports = Path(cfg.paths.model_dir), Path(cfg.paths.reports)
+    model_dir = ModelDir(Path(cfg.paths.model_dir), cfg.artifacts)
+    reports = Path(cfg.paths.reports)
     p, amount_col = cfg.policy, cfg.dataset.amount_column
-    spec = read_json(model_dir / "features.json")
-    booster = xgb.Booster(model_file=str(model_dir / "model.ubj"))
+    spec = model_dir.read_spec()
+    booster = model_dir.load_booster()
     frame, raw = read_table(cfg.paths.features), read_table(cfg.paths.split)
     scored, curves = {}, []
     for name in ("valid", "test"):
@@ -75,10 +76,8 @@ def choose_policy(cfg: Config) -> dict:
         }
     )
     write_table(confusion, reports / "plots" / "confusion.csv")
-    doc = policy.policy_document(
-        threshold, p, file_sha256(model_dir / "model.ubj"), spec["feature_names"]
-    )
-    write_json(doc, model_dir / "policy.json")
+    doc = policy.policy_document(threshold, p, model_dir.model_sha256(), spec["feature_names"])
+    model_dir.write_policy(doc)
     summary = {"threshold": threshold}
     for name, curve in zip(("valid", "test"), curves, strict=True):
         at = curve.loc[curve["threshold"].sub(threshold).abs().idxmin()]

@@ -6,12 +6,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import xgboost as xgb
-
 from loopline import evaluate, train
 from loopline.config import Config
 from loopline.features import model_frame
-from loopline.io import read_json, read_table, write_table
+from loopline.io import read_table, write_table
+from loopline.io.artifacts import ModelDir
 from loopline.split import SPLIT, TARGET
 
 log = logging.getLogger(__name__)
@@ -20,10 +19,11 @@ log = logging.getLogger(__name__)
 def evaluate_model(cfg: Config) -> dict:
     """Score valid and test with the model and the baseline; write the plot tables (ROC, PR,
     calibration, importance); return the metrics (evaluation.json), slices included."""
-    model_dir, plots = Path(cfg.paths.model_dir), Path(cfg.paths.reports) / "plots"
-    spec = read_json(model_dir / "features.json")
-    booster = xgb.Booster(model_file=str(model_dir / "model.ubj"))
-    baseline = read_json(model_dir / "baseline.json")
+    model_dir = ModelDir(Path(cfg.paths.model_dir), cfg.artifacts)
+    plots = Path(cfg.paths.reports) / "plots"
+    spec = model_dir.read_spec()
+    booster = model_dir.load_booster()
+    baseline = model_dir.read_baseline()
     frame = read_table(cfg.paths.features)
     metrics: dict = {}
     for name in ("valid", "test"):

@@ -14,12 +14,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from loopline import ingest, io
+from loopline import ingest
 from loopline import schemas as value_rules
 from loopline.config import Config, DatasetConfig, SourceConfig, select
 from loopline.feedback import BATCH_PREFIX, batch_key
 from loopline.feedback import partitions as feedback_partitions
-from loopline.io import file_sha256, read_batch_file, write_table
+from loopline.io import batches, file_sha256, read_batch_file, write_table
 from loopline.partitions import fingerprint, load_manifest, plan, remove_outputs, save_manifest
 from loopline.schemas import TableSchema, labels_schema, table_schema
 from loopline.services import ServiceError
@@ -110,7 +110,7 @@ def ingest_batches(cfg: Config, params: tuple[str, ...]) -> None:
         select(cfg, params),
         Path(cfg.dataset.schema_path),
         Path(ingest.__file__),
-        Path(io.__file__),
+        Path(batches.__file__),
         Path(value_rules.__file__),  # what a number, a timestamp and a valid date are
     )
     inputs = {rel: file_sha256(locate(rel, raw_dir, feedback_dir)) for rel in files}

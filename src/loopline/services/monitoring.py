@@ -16,8 +16,9 @@ import pandas as pd
 from loopline import feedback, monitor
 from loopline.config import Config
 from loopline.io import read_json, write_json, write_table
+from loopline.io.artifacts import ModelDir
+from loopline.io.predlog import read_log
 from loopline.paths import mlflow_uri, shared_root
-from loopline.predlog import read_log
 from loopline.scoring import QUALITY_PREFIX
 from loopline.services import ServiceError
 
@@ -28,7 +29,7 @@ def resolve_bundle(cfg: Config, source: str) -> tuple[Path, dict[str, Any]]:
     """Return the bundle folder to monitor and what to call it (champion by default)."""
     import mlflow
 
-    from loopline.serving import registry
+    from loopline.io import registry
 
     mlflow.set_tracking_uri(mlflow_uri())
     try:
@@ -50,12 +51,11 @@ def build_report(
     until: datetime | None = None,
 ) -> dict[str, Any]:
     """Read the log, feedback and reference; return the monitoring report."""
-    meta = read_json(bundle_dir / "bundle.json")
-    reference = read_json(bundle_dir / "reference.json")
+    folder = ModelDir(bundle_dir, cfg.artifacts)
+    meta = folder.read_manifest()
+    reference = folder.read_reference()
     if "score" not in reference:
-        raise ServiceError(
-            f"{bundle_dir}/reference.json has no score reference: rebuild the bundle"
-        )
+        raise ServiceError(f"{folder.path('reference')} has no score reference: rebuild the bundle")
     traffic = pd.DataFrame()
     batches: list[dict] = []
     if log_dir.is_dir():
@@ -67,7 +67,7 @@ def build_report(
     report = monitor.monitor(
         traffic,
         reference=reference,
-        state=read_json(bundle_dir / "preprocess.json"),
+        state=folder.read_state(),
         bundle_id=meta["bundle_id"],
         input_columns=list(meta["schema"]["columns"]),
         time_column=cfg.dataset.time_column,

@@ -13,10 +13,9 @@ from pathlib import Path
 from loopline import gate
 from loopline.bundle import Bundle
 from loopline.config import Config
-from loopline.io import read_json, read_table
+from loopline.io import read_json, read_table, registry
 from loopline.paths import mlflow_uri, shared_root
 from loopline.services import ServiceError
-from loopline.serving import registry
 from loopline.split import SPLIT, TARGET
 
 

@@ -15,9 +15,9 @@ import yaml
 
 from loopline import figures, tracking
 from loopline.config import Config
-from loopline.io import file_sha256, read_json, read_table
+from loopline.io import read_json, read_table, registry
+from loopline.io.artifacts import ModelDir
 from loopline.paths import repo_root
-from loopline.serving import registry
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +28,14 @@ def record_model(cfg: Config) -> dict[str, str]:
     Return the record the gate judges (run, registered model, version)."""
     import mlflow
 
-    root, reports, model_dir = repo_root(), Path(cfg.paths.reports), Path(cfg.paths.model_dir)
+    root, reports = repo_root(), Path(cfg.paths.reports)
+    model_dir = ModelDir(Path(cfg.paths.model_dir), cfg.artifacts)
     params = yaml.safe_load((root / "params.yaml").read_text())
     experiment_id = tracking.start_experiment(f"loopline-{cfg.dataset.name}")
     for run_id in tracking.end_orphaned_runs(experiment_id):
         log.warning("run %s was left RUNNING by a killed track: marked KILLED", run_id)
     name = registry.model_name(cfg.dataset.name)
-    bundle_id = read_json(model_dir / "bundle.json")["bundle_id"]
+    bundle_id = model_dir.read_manifest()["bundle_id"]
     found = tracking.find_tracked(experiment_id, name, bundle_id)
     if found is not None:  # this store has the bundle already: nothing new to record
         log.info("bundle %s is already %s version %s", bundle_id, name, found["version"])
@@ -42,7 +43,7 @@ def record_model(cfg: Config) -> dict[str, str]:
     tags = {
         "mlflow.source.git.commit": tracking.git_commit(root) or "unknown",
         "dataset": cfg.dataset.name,
-        "model_sha256": file_sha256(model_dir / "model.ubj"),
+        "model_sha256": model_dir.model_sha256(),
         "dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
         tracking.BUNDLE_TAG: bundle_id,
         tracking.OWNER_TAG: tracking.owner(),
@@ -57,7 +58,7 @@ def record_model(cfg: Config) -> dict[str, str]:
         metrics["validation"] = read_json(reports / "validation.json").get("applications", {})
         mlflow.log_metrics(tracking.numeric_metrics(metrics))
         mlflow.log_dict(tracking.dvc_hashes(root / "dvc.lock"), "lineage/dvc_hashes.json")
-        mlflow.log_artifacts(str(model_dir), artifact_path="bundle")
+        mlflow.log_artifacts(str(model_dir.root), artifact_path="bundle")
         mlflow.log_artifacts(str(reports / "plots"), artifact_path="plots")
         tables = {p.stem: pd.read_csv(p) for p in sorted((reports / "plots").glob("*.csv"))}
         for title, figure in figures.render(tables).items():
@@ -74,7 +75,9 @@ def record_model(cfg: Config) -> dict[str, str]:
         example = tracking.input_example(
             read_table(cfg.paths.split), [c["name"] for c in _schema_columns(model_dir)]
         )
-        version = tracking.log_bundle(model_dir, name=name, example=example, bundle_id=bundle_id)
+        version = tracking.log_bundle(
+            model_dir.root, name=name, example=example, bundle_id=bundle_id
+        )
     log.info("MLflow run %s recorded; %s version %s registered", run.info.run_id, name, version)
     return _record(cfg.dataset.name, name, run.info.run_id, version)
 
@@ -89,6 +92,6 @@ def _record(dataset: str, name: str, run_id: str, version: str) -> dict[str, str
     }
 
 
-def _schema_columns(model_dir: Path) -> list[dict]:
+def _schema_columns(model_dir: ModelDir) -> list[dict]:
     """Return the bundle's input columns (from bundle.json) in schema order."""
-    return [{"name": n} for n in read_json(model_dir / "bundle.json")["schema"]["columns"]]
+    return [{"name": n} for n in model_dir.read_manifest()["schema"]["columns"]]

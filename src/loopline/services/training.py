@@ -10,7 +10,8 @@ from pathlib import Path
 from loopline import train
 from loopline.config import Config
 from loopline.features import model_frame
-from loopline.io import read_json, read_table, write_json
+from loopline.io import read_table
+from loopline.io.artifacts import ModelDir
 from loopline.services import ServiceError
 from loopline.split import SPLIT, TARGET
 
@@ -19,8 +20,8 @@ log = logging.getLogger(__name__)
 
 def train_models(cfg: Config) -> dict:
     """Train both models on the train split (early stopping on valid); return the summary."""
-    model_dir = Path(cfg.paths.model_dir)
-    spec = read_json(model_dir / "features.json")
+    model_dir = ModelDir(Path(cfg.paths.model_dir), cfg.artifacts)
+    spec = model_dir.read_spec()
     frame = read_table(cfg.paths.features)
     parts = {name: frame[frame[SPLIT] == name] for name in ("train", "valid")}
     x = {name: model_frame(part, spec) for name, part in parts.items()}
@@ -44,11 +45,11 @@ def train_models(cfg: Config) -> dict:
         weight=weight,
     )
     summary["warm_start"] = note
-    booster.save_model(model_dir / "model.ubj")
+    model_dir.save_booster(booster)
     baseline = train.train_baseline(
         x["train"], y["train"], categorical=spec["categorical"], c=cfg.train.baseline_c
     )
-    write_json(baseline, model_dir / "baseline.json")
+    model_dir.write_baseline(baseline)
     summary |= {"train_rows": len(parts["train"]), "valid_rows": len(parts["valid"])}
     return summary
 
@@ -62,10 +63,9 @@ def _warm_start(cfg: Config, spec: dict) -> tuple[object | None, str]:
             f"train.warm_start must be scratch or champion, not {cfg.train.warm_start!r}"
         )
     import mlflow
-    import xgboost as xgb
 
+    from loopline.io import registry
     from loopline.paths import mlflow_uri, shared_root
-    from loopline.serving import registry
 
     mlflow.set_tracking_uri(mlflow_uri())
     try:
@@ -76,11 +76,12 @@ def _warm_start(cfg: Config, spec: dict) -> tuple[object | None, str]:
         )
     except LookupError:
         return None, "scratch (no champion yet)"
-    old = read_json(found.path / "features.json")
+    champion = ModelDir(found.path, cfg.artifacts)
+    old = champion.read_spec()
     if (
         old.get("feature_names") != spec["feature_names"]
         or old.get("categorical") != spec["categorical"]
     ):
         log.warning("champion %s has other features or levels: training from scratch", found.label)
         return None, f"scratch (champion {found.label} has other features)"
-    return xgb.Booster(model_file=str(found.path / "model.ubj")), f"champion {found.label}"
+    return champion.load_booster(), f"champion {found.label}"

@@ -37,10 +37,10 @@ from pydantic import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loopline.bundle import Bundle
-from loopline.predlog import PredictionLog
+from loopline.io.predlog import PredictionLog
+from loopline.io.registry import Resolved, champion_version, resolve
 from loopline.schemas import ColumnRule, TableSchema
 from loopline.serving.history import HistoryFollower, restore
-from loopline.serving.registry import Resolved, champion_version, resolve
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import pandas as pd
 
 from loopline import feedback
 from loopline.bundle import Bundle
+from loopline.io.predlog import INPUT_PREFIX, read_log
 from loopline.labels import outcome
-from loopline.predlog import INPUT_PREFIX, read_log
 from loopline.split import known_at
 
 log = logging.getLogger(__name__)

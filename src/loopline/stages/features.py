@@ -8,15 +8,16 @@ import pandas as pd
 
 from loopline import features
 from loopline.config import Config
-from loopline.io import read_json, read_table, write_json, write_table
+from loopline.io import read_table, write_table
+from loopline.io.artifacts import ModelDir
 from loopline.split import LABEL_TIME, TARGET
 from loopline.stages import run_stage
 
 
 def task(cfg: Config) -> None:
-    model_dir = Path(cfg.paths.model_dir)
+    model_dir = ModelDir(Path(cfg.paths.model_dir), cfg.artifacts)
     frame = read_table(cfg.paths.preprocessed)
-    state = read_json(model_dir / "preprocess.json")
+    state = model_dir.read_state()
     engineered = features.build_features(
         frame, dataset=cfg.dataset, cfg=cfg.features, target=TARGET, label_time=LABEL_TIME
     )
@@ -25,7 +26,7 @@ def task(cfg: Config) -> None:
         categorical={c: s["levels"] for c, s in state["categorical"].items()},
         engineered=list(engineered.columns),
     )
-    write_json(spec, model_dir / "features.json")
+    model_dir.write_spec(spec)
     write_table(pd.concat([frame, engineered], axis=1), cfg.paths.features)
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from loopline import preprocess
 from loopline.config import Config
-from loopline.io import read_table, write_json, write_table
+from loopline.io import read_table, write_table
+from loopline.io.artifacts import ModelDir
 from loopline.schemas import table_schema
 from loopline.split import SPLIT
 from loopline.stages import run_stage
@@ -20,7 +21,7 @@ def task(cfg: Config) -> None:
     state = preprocess.fit(
         frame[frame[SPLIT] == "train"], numeric=numeric, categorical=categorical, cfg=cfg.preprocess
     )
-    write_json(state, Path(cfg.paths.model_dir) / "preprocess.json")
+    ModelDir(Path(cfg.paths.model_dir), cfg.artifacts).write_state(state)
     write_table(preprocess.apply(frame, state), cfg.paths.preprocessed)
 
 

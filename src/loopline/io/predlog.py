@@ -62,6 +62,8 @@ import pyarrow.dataset as ds
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from loopline.io.files import fsync_file
+
 CORE_COLUMNS = (
     "request_id",
     "logged_at",
@@ -165,7 +167,7 @@ class PredictionLog:
         tmp = self.root / f".{final.name}.{pid}.{threading.get_ident()}.tmp"
         try:
             pq.write_table(table, tmp)
-            _fsync(tmp)
+            fsync_file(tmp)
             while True:
                 final = self.root / f"batch-{stamp}-{batch_id}-{chunk}.parquet"
                 if _publish(tmp, final):
@@ -431,17 +433,11 @@ def _batch_table(frame: pd.DataFrame) -> pa.Table:
     return pa.table(arrays)
 
 
-def _fsync(path: Path) -> None:
-    """Flush a written file to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _publish(tmp: Path, final: Path) -> bool:
-    """Give the finished temporary file its segment name unless taken; return False if taken."""
+    """Give the finished temporary file its segment name unless taken; return False if taken.
+
+    Not `files.publish`: a segment is never replaced, so the name is claimed with a hard link,
+    which fails when it exists, where os.replace would overwrite it."""
     try:
         os.link(tmp, final)
     except FileExistsError:

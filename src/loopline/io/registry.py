@@ -11,6 +11,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from loopline.config import ArtifactsConfig
+
 CHAMPION = "champion"
 
 
@@ -61,7 +63,8 @@ def resolve(source: str, *, dataset: str, cache_dir: Path) -> Resolved:
     else:
         raise LookupError(f"{source!r} is neither a bundle folder nor champion nor NAME/VERSION")
     target = cache_dir / name / version
-    if not (target / "bundle.json").exists():
+    manifest = ArtifactsConfig().bundle  # read without a config: the default name
+    if not (target / manifest).exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
         downloaded = Path(
             mlflow.artifacts.download_artifacts(
@@ -69,7 +72,7 @@ def resolve(source: str, *, dataset: str, cache_dir: Path) -> Resolved:
                 dst_path=tempfile.mkdtemp(dir=cache_dir, prefix="download-"),
             )
         )
-        bundle_dir = next((downloaded / "artifacts").glob("*/bundle.json")).parent
+        bundle_dir = next((downloaded / "artifacts").glob(f"*/{manifest}")).parent
         target.parent.mkdir(parents=True, exist_ok=True)
         bundle_dir.rename(target)
         shutil.rmtree(downloaded, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""The one place that reads and writes files.
+"""Raw batch files: formats, compression and dialects (`read_batch_file`).
 
 Raw batch files are read defensively: a wrong encoding, a corrupt archive or an unreadable file
 raises `DataFileError` with a message a person can act on; malformed lines inside an otherwise
@@ -12,7 +12,6 @@ from __future__ import annotations
 import bz2
 import csv
 import gzip
-import hashlib
 import io
 import json
 import lzma
@@ -357,50 +356,3 @@ def _read_parquet(path: Path) -> RawBatch:
     frame.columns = columns
     frame.insert(0, SOURCE_ROW, range(1, len(frame) + 1))
     return RawBatch(frame=frame, malformed=malformed_frame([]), columns=columns)
-
-
-def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Return a Parquet table written by a pipeline stage (optionally only some columns)."""
-    return pd.read_parquet(path, columns=columns)
-
-
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a table atomically by extension (parquet, csv, jsonl) and return its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame.to_parquet(tmp, index=False)
-    elif suffix == ".csv":
-        frame.to_csv(tmp, index=False)
-    elif suffix in (".jsonl", ".ndjson"):
-        frame.to_json(tmp, orient="records", lines=True, date_format="iso")
-    else:
-        raise ValueError(f"cannot write {path}: unknown extension {suffix!r}")
-    tmp.replace(path)
-    return path
-
-
-def read_json(path: str | Path) -> Any:
-    """Return the parsed content of a JSON file."""
-    return json.loads(Path(path).read_text())
-
-
-def write_json(obj: Any, path: str | Path) -> Path:
-    """Write an object as indented JSON atomically and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-    tmp.replace(path)
-    return path
-
-
-def file_sha256(path: str | Path) -> str:
-    """Return the SHA-256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

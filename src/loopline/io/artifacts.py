@@ -1,0 +1,122 @@
+"""The model folder (`paths.model_dir`, and every bundle served from a copy of it).
+
+The one place that names its files and reads and writes them: the names come from config
+(`ArtifactsConfig`, `artifacts:` in params.yaml, the same keys dvc.yaml templates), and a folder
+read without a config (a bundle fetched from the registry) uses the same defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import xgboost as xgb
+
+from loopline.config import ArtifactsConfig
+from loopline.io.files import (
+    file_sha256,
+    read_json,
+    read_table,
+    write_bytes,
+    write_json,
+    write_table,
+)
+
+# the files a bundle is made of, in the order bundle.json lists their digests (the manifest
+# itself and the training-only baseline are not among them)
+BUNDLE_FILES = ("preprocess", "features", "model", "policy", "history", "reference")
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """A model folder and the names of its files."""
+
+    root: Path
+    names: ArtifactsConfig = field(default_factory=ArtifactsConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    def path(self, key: str) -> Path:
+        """Return the path of one artifact by its config key (`model`, `features`, ...)."""
+        return self.root / getattr(self.names, key)
+
+    def bundle_digests(self) -> dict[str, str]:
+        """Return {file name: SHA-256} of the bundle's files, as bundle.json records them."""
+        return {self.path(key).name: file_sha256(self.path(key)) for key in BUNDLE_FILES}
+
+    def has_bundle(self) -> bool:
+        """Return True when the folder holds a bundle manifest."""
+        return self.path("bundle").is_file()
+
+    def load_booster(self) -> xgb.Booster:
+        """Return the XGBoost model."""
+        return xgb.Booster(model_file=str(self.path("model")))
+
+    def save_booster(self, booster: xgb.Booster) -> Path:
+        """Write the XGBoost model atomically, in the format its name says (.json, else UBJSON)."""
+        path = self.path("model")
+        raw_format = "json" if path.suffix.lower() == ".json" else "ubj"
+        return write_bytes(bytes(booster.save_raw(raw_format)), path)
+
+    def model_sha256(self) -> str:
+        """Return the SHA-256 of the model file (what the policy and the registry record)."""
+        return file_sha256(self.path("model"))
+
+    def read_state(self) -> dict[str, Any]:
+        """Return the fitted preprocessing state."""
+        return read_json(self.path("preprocess"))
+
+    def write_state(self, state: dict[str, Any]) -> Path:
+        """Write the preprocessing state."""
+        return write_json(state, self.path("preprocess"))
+
+    def read_spec(self) -> dict[str, Any]:
+        """Return the feature spec (feature names, categorical levels)."""
+        return read_json(self.path("features"))
+
+    def write_spec(self, spec: dict[str, Any]) -> Path:
+        """Write the feature spec."""
+        return write_json(spec, self.path("features"))
+
+    def read_baseline(self) -> dict[str, Any]:
+        """Return the logistic-regression baseline."""
+        return read_json(self.path("baseline"))
+
+    def write_baseline(self, baseline: dict[str, Any]) -> Path:
+        """Write the baseline."""
+        return write_json(baseline, self.path("baseline"))
+
+    def read_policy(self) -> dict[str, Any]:
+        """Return the policy document (threshold, rules)."""
+        return read_json(self.path("policy"))
+
+    def write_policy(self, document: dict[str, Any]) -> Path:
+        """Write the policy document."""
+        return write_json(document, self.path("policy"))
+
+    def read_history(self) -> pd.DataFrame:
+        """Return the per-entity history rows."""
+        return read_table(self.path("history"))
+
+    def write_history(self, rows: pd.DataFrame) -> Path:
+        """Write the per-entity history rows."""
+        return write_table(rows, self.path("history"))
+
+    def read_reference(self) -> dict[str, Any]:
+        """Return the reference statistics monitoring compares traffic with."""
+        return read_json(self.path("reference"))
+
+    def write_reference(self, stats: dict[str, Any]) -> Path:
+        """Write the reference statistics."""
+        return write_json(stats, self.path("reference"))
+
+    def read_manifest(self) -> dict[str, Any]:
+        """Return the bundle manifest (bundle.json)."""
+        return read_json(self.path("bundle"))
+
+    def write_manifest(self, meta: dict[str, Any]) -> Path:
+        """Write the bundle manifest."""
+        return write_json(meta, self.path("bundle"))
