@@ -14,7 +14,7 @@ from loopline.config import ArtifactsConfig
 from loopline.io import atomic_directory, atomic_path
 from loopline.io.artifacts import BUNDLE_FILES, ModelDir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _booster() -> xgb.Booster:
