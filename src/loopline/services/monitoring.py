@@ -64,23 +64,30 @@ def build_report(
         if read.corrupt_lines:
             log.warning("%d corrupt lines in the prediction log skipped", read.corrupt_lines)
         batches = [read_json(p) for p in sorted(log_dir.glob(f"{QUALITY_PREFIX}*.json"))]
+    labels = cfg.dataset.labels
     report = monitor.monitor(
-        traffic,
-        reference=reference,
-        state=read_json(bundle_dir / "preprocess.json"),
-        bundle_id=meta["bundle_id"],
-        input_columns=list(meta["schema"]["columns"]),
-        time_column=cfg.dataset.time_column,
-        labelled=feedback.realised(feedback_dir),
-        batches=batches,
-        target=cfg.dataset.target,
-        observed_at=cfg.dataset.labels.observed_at if cfg.dataset.labels else "observed_at",
-        positive_label=cfg.dataset.positive_label,
-        profit_good=cfg.policy.profit_good,
-        loss_default=cfg.policy.loss_default,
-        cfg=cfg.monitor,
+        monitor.MonitorInputs(
+            log=traffic,
+            labelled=feedback.realised(feedback_dir),
+            batches=tuple(batches),
+            time_column=cfg.dataset.time_column,
+        ),
+        monitor.MonitoredModel(
+            bundle_id=meta["bundle_id"],
+            reference=monitor.Reference.from_json(reference),
+            state=read_json(bundle_dir / "preprocess.json"),
+            input_columns=tuple(meta["schema"]["columns"]),
+            info=model,
+        ),
+        monitor.Outcomes(
+            target=cfg.dataset.target,
+            positive_label=cfg.dataset.positive_label,
+            profit_good=cfg.policy.profit_good,
+            loss_default=cfg.policy.loss_default,
+            observed_at=labels.observed_at if labels else "observed_at",
+        ),
+        cfg.monitor,
         until=until,
-        model=model,
     )
     report["window"]["log"] = str(log_dir)
     return report
