@@ -40,6 +40,17 @@ def resolve_bundle(cfg: Config, source: str) -> tuple[Path, dict[str, Any]]:
     return found.path, {"name": found.name, "version": found.version, "dataset": cfg.dataset.name}
 
 
+def _traffic(log_dir: Path) -> tuple[pd.DataFrame, list[dict]]:
+    """Return the prediction log and batch scoring's quality records (none without a log)."""
+    if not log_dir.is_dir():
+        return pd.DataFrame(), []
+    read = read_log(log_dir)
+    if read.corrupt_lines:
+        log.warning("%d corrupt lines in the prediction log skipped", read.corrupt_lines)
+    batches = [read_json(p) for p in sorted(log_dir.glob(f"{QUALITY_PREFIX}*.json"))]
+    return read.frame, batches
+
+
 def build_report(
     cfg: Config,
     bundle_dir: Path,
@@ -56,14 +67,7 @@ def build_report(
         raise ServiceError(
             f"{bundle_dir}/reference.json has no score reference: rebuild the bundle"
         )
-    traffic = pd.DataFrame()
-    batches: list[dict] = []
-    if log_dir.is_dir():
-        read = read_log(log_dir)
-        traffic = read.frame
-        if read.corrupt_lines:
-            log.warning("%d corrupt lines in the prediction log skipped", read.corrupt_lines)
-        batches = [read_json(p) for p in sorted(log_dir.glob(f"{QUALITY_PREFIX}*.json"))]
+    traffic, batches = _traffic(log_dir)
     labels = cfg.dataset.labels
     report = monitor.monitor(
         monitor.MonitorInputs(
