@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import time
 from collections.abc import Callable
@@ -214,6 +213,189 @@ def realised(arm: Arm, truth: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@dataclass
+class _Run:
+    """The loop's state across periods: the workspace, both arms and what happened so far."""
+
+    workdir: Path
+    cfg: Config
+    settings: LoopSettings
+    live: Arm
+    control: Arm
+    future: dict[int, dict[str, pd.DataFrame]] = field(default_factory=dict)
+    shift_from: pd.Timestamp | None = None  # when the concept shift starts (None: never)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    stage_runs: list[dict[str, Any]] = field(default_factory=list)
+    new_labels_since_retrain: bool = False
+
+    @property
+    def history(self) -> int:
+        return self.cfg.simulate.release_until or 0
+
+    @property
+    def tracking_uri(self) -> str:
+        """The workspace's own MLflow store, passed explicitly (never set process-wide)."""
+        return f"sqlite:///{self.workdir / 'mlflow.db'}"
+
+    def champion(self) -> tuple[Path, str]:
+        from loopline.io import registry
+
+        found = registry.resolve(
+            "champion",
+            dataset=self.cfg.dataset.name,
+            cache_dir=self.workdir / ".loopline" / "models",
+            tracking_uri=self.tracking_uri,
+        )
+        return found.path, str(found.version)
+
+
+def _start(workdir: Path, cfg: Config, settings: LoopSettings, say: Callable[[str], None]) -> _Run:
+    """Train the first model on the released history; both arms start serving it."""
+    history = cfg.simulate.release_until or 0
+    say(f"initial training on periods 0..{history - 1} (dvc repro in {workdir})")
+    first = workspace.run(workdir, "dvc", "repro")
+    workspace.commit(workdir, "initial model")
+    control_dir = workdir / "data" / "control"
+    run = _Run(
+        workdir,
+        cfg,
+        settings,
+        live=Arm("retrain", workdir / cfg.paths.predictions, workdir / "data" / "scored"),
+        control=Arm("control", control_dir / "predictions", control_dir / "scored"),
+    )
+    path, version = run.champion()
+    run.live.load(path, version)
+    run.control.load(path, version)
+    _, run.future = simulate.release(simulate.simulate(cfg.simulate), cfg.simulate)
+    if settings.drift_at is not None:
+        run.shift_from = pd.Period(_month(cfg, history + settings.drift_at - 1)).start_time
+    run.stage_runs.append(
+        {
+            "period": 0,
+            "ran": workspace.ran_stages(first.stdout),
+            "batches": batch_work(first.stdout + first.stderr),
+        }
+    )
+    return run
+
+
+def _arrive(run: _Run, period: int) -> dict[str, Path]:
+    """Write the period's batches (applications and labels) to data/incoming."""
+    files: dict[str, Path] = {}
+    for relative, frame in run.future.get(period, {}).items():
+        target = run.workdir / "data" / "incoming" / relative
+        write_table(frame, target)
+        files[relative] = target
+    return files
+
+
+def _feed_labels(run: _Run, labels: list[Path]) -> dict[str, Any]:
+    """Feed the period's label batches back; return the timeline's label columns."""
+    fed = post_shift = 0
+    for label_file in labels:
+        kept, shifted = _feed(run.workdir, label_file, run.cfg, run.live.log_dir, run.shift_from)
+        fed, post_shift = fed + kept, post_shift + shifted
+    run.new_labels_since_retrain |= fed > 0
+    return {"labels_fed": fed, "post_shift_labels_fed": post_shift}
+
+
+def _monitor(run: _Run, step: int, bundle_dir: Path, version: str) -> dict[str, Any]:
+    """Monitor the champion's window of traffic; write and return the period's report."""
+    from loopline.io import registry
+    from loopline.services import monitoring
+
+    cfg, workdir = run.cfg, run.workdir
+    report = monitoring.build_report(
+        cfg,
+        bundle_dir,
+        {
+            "name": registry.model_name(cfg.dataset.name),
+            "version": version,
+            "dataset": cfg.dataset.name,
+        },
+        log_dir=run.live.log_dir,
+        feedback_dir=workdir / cfg.paths.feedback,
+    )
+    monitoring.write_report(report, workdir / "reports" / "loop" / f"period_{step:02d}")
+    return report
+
+
+def _monitoring_row(report: dict[str, Any]) -> dict[str, Any]:
+    """Return the timeline's monitoring columns of one period's report."""
+    v, d, p = report["verdict"], report["drift"] or {}, report["performance"]
+    return {
+        "verdict": v["status"],
+        "reasons": " | ".join(v["reasons"]),
+        "score_psi": (d.get("score") or {}).get("psi"),
+        "drifted_inputs": len(d.get("drifted_columns", [])) if d else None,
+        "monitored_labels": p.get("labelled"),
+        "monitored_auc": p.get("auc"),
+        "retrained": False,
+        "gate": None,
+    }
+
+
+def _retrain(run: _Run, step: int, reasons: list[str], say: Callable[[str], None]) -> dict:
+    """Run `dvc repro` on what arrived; return the timeline's gate columns."""
+    workdir = run.workdir
+    say(f"period {step}: retraining ({'; '.join(reasons)[:200]})")
+    workspace.commit(workdir, f"period {step}: feedback")
+    t0 = time.perf_counter()
+    result = workspace.run(workdir, "dvc", "repro")
+    seconds = time.perf_counter() - t0
+    workspace.commit(workdir, f"period {step}: retrained")
+    gate = json.loads((workdir / run.cfg.paths.reports / "gate.json").read_text())
+    run.stage_runs.append(
+        {
+            "period": step,
+            "ran": workspace.ran_stages(result.stdout),
+            "skipped": workspace.skipped_stages(result.stdout),
+            "batches": batch_work(result.stdout + result.stderr),
+            "seconds": round(seconds, 1),
+        }
+    )
+    run.new_labels_since_retrain = False
+    return {
+        "retrained": True,
+        "gate": gate["action"],
+        "gate_passed": gate["passed"],
+        "challenger": gate["challenger"],
+    }
+
+
+def _period(run: _Run, step: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """One loop period: serve, feed back, monitor, maybe retrain; return its timeline row."""
+    cfg, settings = run.cfg, run.settings
+    period = run.history + step - 1
+    files = _arrive(run, period)
+    apps = {k: v for k, v in files.items() if k.startswith("applications/")}
+    labels = [v for k, v in files.items() if k.startswith("labels/")]
+    path, version = run.champion()
+    if version != run.live.version:
+        run.live.load(path, version)
+    served = run.live.serve(apps, cfg, step)
+    run.control.serve(apps, cfg, step)
+    row: dict[str, Any] = {
+        "period": step,
+        "month": _month(cfg, period),
+        "champion": version,
+        "served": served,
+        "concept_shift": settings.drift_at is not None and step >= settings.drift_at,
+    }
+    row |= _feed_labels(run, labels)
+    report = _monitor(run, step, path, version)
+    row |= _monitoring_row(report)
+    verdict = report["verdict"]
+    if settings.retrain and verdict["status"] == "retrain" and run.new_labels_since_retrain:
+        row |= _retrain(run, step, verdict["reasons"], say)
+    say(
+        f"period {step} ({row['month']}): served {served} with v{version}, "
+        f"{row['labels_fed']} labels fed, verdict {verdict['status']}"
+        + (f", gate: {row['gate']}" if row["retrained"] else "")
+    )
+    return row
+
+
 def run_loop(
     root: Path,
     workdir: Path,
@@ -221,150 +403,28 @@ def run_loop(
     out_dir: Path,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run the loop; write timeline.csv, timeline.png and loop.json to out_dir; return summary."""
-    import mlflow
+    """Run the loop; write timeline.csv, timeline.png and loop.json to out_dir; return summary.
 
-    from loopline.io import registry
-    from loopline.services import monitoring
-
+    The workspace's MLflow store is passed to each registry call, never set process-wide.
+    """
     started = time.perf_counter()
     workdir = workdir.resolve()
     cfg = prepare(root, workdir, settings)
-    history = cfg.simulate.release_until or 0
-    old_uri = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
-    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
-    try:
-        say(f"initial training on periods 0..{history - 1} (dvc repro in {workdir})")
-        first = workspace.run(workdir, "dvc", "repro")
-        workspace.commit(workdir, "initial model")
-        name = registry.model_name(cfg.dataset.name)
-        cache = workdir / ".loopline" / "models"
-
-        def champion() -> tuple[Path, str]:
-            found = registry.resolve("champion", dataset=cfg.dataset.name, cache_dir=cache)
-            return found.path, str(found.version)
-
-        incoming = workdir / "data" / "incoming"
-        live = Arm("retrain", workdir / cfg.paths.predictions, workdir / "data" / "scored")
-        control = Arm(
-            "control",
-            workdir / "data" / "control" / "predictions",
-            workdir / "data" / "control" / "scored",
-        )
-        path, version = champion()
-        live.load(path, version)
-        control.load(path, version)
-        _, future = simulate.release(simulate.simulate(cfg.simulate), cfg.simulate)
-        timeline: list[dict[str, Any]] = []
-        shift_from = (
-            pd.Period(_month(cfg, history + settings.drift_at - 1)).start_time
-            if settings.drift_at is not None
-            else None
-        )
-        new_labels_since_retrain = False
-        stage_runs: list[dict[str, Any]] = [
-            {
-                "period": 0,
-                "ran": workspace.ran_stages(first.stdout),
-                "batches": batch_work(first.stdout + first.stderr),
-            }
-        ]
-        for step in range(1, settings.periods + 1):
-            period = history + step - 1
-            batches = future.get(period, {})
-            files: dict[str, Path] = {}
-            for relative, frame in batches.items():
-                target = incoming / relative
-                write_table(frame, target)
-                files[relative] = target
-            apps = {k: v for k, v in files.items() if k.startswith("applications/")}
-            labels = [v for k, v in files.items() if k.startswith("labels/")]
-            path, version = champion()
-            if version != live.version:
-                live.load(path, version)
-            served = live.serve(apps, cfg, step)
-            control.serve(apps, cfg, step)
-            row: dict[str, Any] = {
-                "period": step,
-                "month": _month(cfg, period),
-                "champion": version,
-                "served": served,
-                "concept_shift": settings.drift_at is not None and step >= settings.drift_at,
-            }
-            fed = post_shift = 0
-            for label_file in labels:
-                kept, shifted = _feed(workdir, label_file, cfg, live.log_dir, shift_from)
-                fed, post_shift = fed + kept, post_shift + shifted
-            new_labels_since_retrain |= fed > 0
-            row["labels_fed"] = fed
-            row["post_shift_labels_fed"] = post_shift
-            report = monitoring.build_report(
-                cfg,
-                path,
-                {"name": name, "version": version, "dataset": cfg.dataset.name},
-                log_dir=live.log_dir,
-                feedback_dir=workdir / cfg.paths.feedback,
-            )
-            monitoring.write_report(report, workdir / "reports" / "loop" / f"period_{step:02d}")
-            v, d, p = report["verdict"], report["drift"] or {}, report["performance"]
-            row |= {
-                "verdict": v["status"],
-                "reasons": " | ".join(v["reasons"]),
-                "score_psi": (d.get("score") or {}).get("psi"),
-                "drifted_inputs": len(d.get("drifted_columns", [])) if d else None,
-                "monitored_labels": p.get("labelled"),
-                "monitored_auc": p.get("auc"),
-                "retrained": False,
-                "gate": None,
-            }
-            if settings.retrain and v["status"] == "retrain" and new_labels_since_retrain:
-                say(f"period {step}: retraining ({'; '.join(v['reasons'])[:200]})")
-                workspace.commit(workdir, f"period {step}: feedback")
-                t0 = time.perf_counter()
-                result = workspace.run(workdir, "dvc", "repro")
-                seconds = time.perf_counter() - t0
-                workspace.commit(workdir, f"period {step}: retrained")
-                gate = json.loads((workdir / cfg.paths.reports / "gate.json").read_text())
-                row |= {
-                    "retrained": True,
-                    "gate": gate["action"],
-                    "gate_passed": gate["passed"],
-                    "challenger": gate["challenger"],
-                }
-                stage_runs.append(
-                    {
-                        "period": step,
-                        "ran": workspace.ran_stages(result.stdout),
-                        "skipped": workspace.skipped_stages(result.stdout),
-                        "batches": batch_work(result.stdout + result.stderr),
-                        "seconds": round(seconds, 1),
-                    }
-                )
-                new_labels_since_retrain = False
-            say(
-                f"period {step} ({row['month']}): served {served} with v{version}, "
-                f"{fed} labels fed, verdict {v['status']}"
-                + (f", gate: {row['gate']}" if row["retrained"] else "")
-            )
-            timeline.append(row)
-        truth = outcomes(cfg)
-        table = pd.DataFrame(timeline)
-        for arm in (live, control):
-            table = table.merge(realised(arm, truth, cfg), on="period", how="left")
-        summary = summarise(table, settings, stage_runs, cfg.monitor.min_labels)
-        summary["seconds"] = round(time.perf_counter() - started, 1)
-        summary["workdir"] = str(workdir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_table(table, out_dir / "timeline.csv")
-        write_json(summary, out_dir / "loop.json")
-        plot_timeline(table, summary, out_dir / "timeline.png")
-        return summary
-    finally:
-        if old_uri is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old_uri
+    run = _start(workdir, cfg, settings, say)
+    for step in range(1, settings.periods + 1):
+        run.timeline.append(_period(run, step, say))
+    truth = outcomes(cfg)
+    table = pd.DataFrame(run.timeline)
+    for arm in (run.live, run.control):
+        table = table.merge(realised(arm, truth, cfg), on="period", how="left")
+    summary = summarise(table, settings, run.stage_runs, cfg.monitor.min_labels)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    summary["workdir"] = str(workdir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_table(table, out_dir / "timeline.csv")
+    write_json(summary, out_dir / "loop.json")
+    plot_timeline(table, summary, out_dir / "timeline.png")
+    return summary
 
 
 def batch_work(output: str) -> dict[str, dict[str, int]]:
@@ -432,35 +492,9 @@ def summarise(
         return summary
     before = table[table["period"] < k]
     summary["pre_shift_auc"] = _mean(before["retrain_auc"])
-    arrived = table["post_shift_labels_fed"].cumsum()
-    showing = table.loc[arrived >= min_labels, "period"]
-    shows = int(showing.min()) if len(showing) else None
-    summary["labels_show_shift_period"] = shows
-    summary["early_flags"] = [
-        int(p)
-        for p in table.loc[(table["verdict"] == "retrain"), "period"]
-        if shows is None or p < shows
-    ]
-    flagged = table[(table["period"] >= (shows or k)) & (table["verdict"] == "retrain")]
-    summary["first_flag_period"] = int(flagged["period"].min()) if len(flagged) else None
-    summary["detection_lag_periods"] = (
-        summary["first_flag_period"] - shows
-        if shows is not None and summary["first_flag_period"] is not None
-        else None
-    )
-    promoted = [p for p in summary["promotions"] if p >= (shows or k)]
-    summary["first_promotion_after_shift"] = promoted[0] if promoted else None
-    if promoted and summary["pre_shift_auc"] is not None:
-        after = table[(table["period"] > promoted[0]) & (table["period"] <= promoted[0] + 2)]
-        summary["auc_two_periods_after_promotion"] = [
-            None if pd.isna(a) else round(float(a), 4) for a in after["retrain_auc"]
-        ]
-        summary["control_auc_same_periods"] = [
-            None if pd.isna(a) else round(float(a), 4) for a in after["control_auc"]
-        ]
-        summary["recovered"] = bool(
-            len(after) and (after["retrain_auc"] >= summary["pre_shift_auc"] - AUC_TOLERANCE).any()
-        )
+    summary |= _detection(table, k, min_labels)
+    shows = summary["labels_show_shift_period"]
+    summary |= _recovery(table, summary["promotions"], shows or k, summary["pre_shift_auc"])
     after_shift = table[table["period"] >= k]
     summary["post_shift_auc"] = {
         "retrain": _mean(after_shift["retrain_auc"]),
@@ -471,6 +505,47 @@ def summarise(
         "control": float(after_shift["control_profit"].sum()),
     }
     return summary
+
+
+def _detection(table: pd.DataFrame, k: int, min_labels: int) -> dict[str, Any]:
+    """When the labels showed the shift, flags raised before that, and the detection lag."""
+    arrived = table["post_shift_labels_fed"].cumsum()
+    showing = table.loc[arrived >= min_labels, "period"]
+    shows = int(showing.min()) if len(showing) else None
+    out: dict[str, Any] = {"labels_show_shift_period": shows}
+    out["early_flags"] = [
+        int(p)
+        for p in table.loc[(table["verdict"] == "retrain"), "period"]
+        if shows is None or p < shows
+    ]
+    flagged = table[(table["period"] >= (shows or k)) & (table["verdict"] == "retrain")]
+    out["first_flag_period"] = int(flagged["period"].min()) if len(flagged) else None
+    out["detection_lag_periods"] = (
+        out["first_flag_period"] - shows
+        if shows is not None and out["first_flag_period"] is not None
+        else None
+    )
+    return out
+
+
+def _recovery(
+    table: pd.DataFrame, promotions: list[int], since: int, pre_shift_auc: float | None
+) -> dict[str, Any]:
+    """The first promotion from period `since` on, and the AUC of both arms just after it."""
+    promoted = [p for p in promotions if p >= since]
+    out: dict[str, Any] = {"first_promotion_after_shift": promoted[0] if promoted else None}
+    if promoted and pre_shift_auc is not None:
+        after = table[(table["period"] > promoted[0]) & (table["period"] <= promoted[0] + 2)]
+        out["auc_two_periods_after_promotion"] = [
+            None if pd.isna(a) else round(float(a), 4) for a in after["retrain_auc"]
+        ]
+        out["control_auc_same_periods"] = [
+            None if pd.isna(a) else round(float(a), 4) for a in after["control_auc"]
+        ]
+        out["recovered"] = bool(
+            len(after) and (after["retrain_auc"] >= pre_shift_auc - AUC_TOLERANCE).any()
+        )
+    return out
 
 
 def _mean(values: pd.Series) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -151,93 +152,127 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def review(root: Path, baseline: str, *, plots: Path | None = None) -> str:
-    """Return the review of the workspace against `baseline` as Markdown."""
-    root = root.resolve()
-    params_old, params_new = load(root, baseline, "params.yaml"), load(root, None, "params.yaml")
-    metrics_old = load_evaluation(root, baseline)
-    metrics_new = load_evaluation(root, None)
-    policy_old = load_report(root, baseline, "policy.json")
-    policy_new = load_report(root, None, "policy.json")
-    lines = [f"## Loopline review: workspace vs `{baseline}`", ""]
+@dataclass(frozen=True)
+class _Sides:
+    """What a review compares: the baseline's and the workspace's params, metrics and policy."""
 
-    changes = param_changes(params_old, params_new)
-    lines += ["### Parameters", ""]
-    if changes:
-        lines += ["| parameter | baseline | workspace |", "|---|---|---|"]
-        lines += [f"| `{k}` | {_fmt(a)} | {_fmt(b)} |" for k, a, b in changes]
-    else:
-        lines.append("No parameter changed.")
+    params_old: dict | None
+    params_new: dict | None
+    metrics_old: dict | None
+    metrics_new: dict | None
+    policy_old: dict | None
+    policy_new: dict | None
 
-    rows = metric_rows(metrics_old, metrics_new) + metric_rows(
-        {"policy": policy_old or {}}, {"policy": policy_new or {}}
+    @classmethod
+    def load(cls, root: Path, baseline: str) -> _Sides:
+        params_old, params_new = (
+            load(root, baseline, "params.yaml"),
+            load(root, None, "params.yaml"),
+        )
+        metrics_old = load_evaluation(root, baseline)
+        metrics_new = load_evaluation(root, None)
+        policy_old = load_report(root, baseline, "policy.json")
+        policy_new = load_report(root, None, "policy.json")
+        return cls(params_old, params_new, metrics_old, metrics_new, policy_old, policy_new)
+
+
+def _parameters_section(sides: _Sides) -> list[str]:
+    changes = param_changes(sides.params_old, sides.params_new)
+    lines = ["### Parameters", ""]
+    if not changes:
+        return [*lines, "No parameter changed."]
+    lines += ["| parameter | baseline | workspace |", "|---|---|---|"]
+    return lines + [f"| `{k}` | {_fmt(a)} | {_fmt(b)} |" for k, a, b in changes]
+
+
+def _metrics_section(sides: _Sides) -> list[str]:
+    rows = metric_rows(sides.metrics_old, sides.metrics_new) + metric_rows(
+        {"policy": sides.policy_old or {}}, {"policy": sides.policy_new or {}}
     )
     headline = [r for r in rows if r["metric"].startswith(HEADLINE)]
-    lines += ["", "### Metrics (test split)", ""]
-    if headline:
-        lines += ["| metric | baseline | workspace | delta | |", "|---|---:|---:|---:|---|"]
-        for r in headline:
-            mark = {"better": "better", "worse": "**worse**"}.get(r["verdict"], r["verdict"])
-            lines.append(
-                f"| {r['metric']} | {_fmt(r['old'])} | {_fmt(r['new'])} | {_fmt(r['delta'])} "
-                f"| {mark} |"
-            )
-    else:
-        lines.append("No metrics to compare (run `dvc repro` first).")
-
-    lines += ["", "### Slices (test ROC AUC)", ""]
-    slices_old = (metrics_old or {}).get("slices", {})
-    slices_new = (metrics_new or {}).get("slices", {})
-    if slices_new:
-        lines += ["| slice | group | baseline | workspace | delta |", "|---|---|---:|---:|---:|"]
-        for name, groups in slices_new.items():
-            for group, stats in groups.items():
-                a = slices_old.get(name, {}).get(group, {}).get("roc_auc")
-                b = stats.get("roc_auc")
-                delta = None if a is None or b is None else b - a
-                lines.append(f"| {name} | {group} | {_fmt(a)} | {_fmt(b)} | {_fmt(delta)} |")
-    else:
-        lines.append("No slice metrics.")
-
-    gate_cfg = to_config({"gate": (params_new or {}).get("gate", {})}).gate
-    challenger = gate_metrics(metrics_new, policy_new)
-    champion = gate_metrics(metrics_old, policy_old)
-    lines += ["", "### Promotion gate (if this model were the challenger)", ""]
-    if challenger is None:
-        lines.append("No workspace metrics: the gate cannot judge.")
-    else:
-        verdict = gate.decide(challenger, champion, gate_cfg or GateConfig())
-        lines.append(f"**{'PASS' if verdict['passed'] else 'FAIL'}**")
-        lines.append("")
-        lines += [
-            f"- {'✅' if c['passed'] else '❌'} `{c['check']}`: {c['detail']}"
-            for c in verdict["checks"]
-        ]
-        lines.append("")
+    lines = ["", "### Metrics (test split)", ""]
+    if not headline:
+        return [*lines, "No metrics to compare (run `dvc repro` first)."]
+    lines += ["| metric | baseline | workspace | delta | |", "|---|---:|---:|---:|---|"]
+    for r in headline:
+        mark = {"better": "better", "worse": "**worse**"}.get(r["verdict"], r["verdict"])
         lines.append(
-            "Each side's own test split (different rows when the data changed); the `gate` "
-            "stage judges both models on the same newest rows before a real promotion."
+            f"| {r['metric']} | {_fmt(r['old'])} | {_fmt(r['new'])} | {_fmt(r['delta'])} | {mark} |"
         )
+    return lines
 
+
+def _slices_section(sides: _Sides) -> list[str]:
+    lines = ["", "### Slices (test ROC AUC)", ""]
+    slices_old = (sides.metrics_old or {}).get("slices", {})
+    slices_new = (sides.metrics_new or {}).get("slices", {})
+    if not slices_new:
+        return [*lines, "No slice metrics."]
+    lines += ["| slice | group | baseline | workspace | delta |", "|---|---|---:|---:|---:|"]
+    for name, groups in slices_new.items():
+        for group, stats in groups.items():
+            a = slices_old.get(name, {}).get(group, {}).get("roc_auc")
+            b = stats.get("roc_auc")
+            delta = None if a is None or b is None else b - a
+            lines.append(f"| {name} | {group} | {_fmt(a)} | {_fmt(b)} | {_fmt(delta)} |")
+    return lines
+
+
+def _gate_section(sides: _Sides) -> list[str]:
+    gate_cfg = to_config({"gate": (sides.params_new or {}).get("gate", {})}).gate
+    challenger = gate_metrics(sides.metrics_new, sides.policy_new)
+    champion = gate_metrics(sides.metrics_old, sides.policy_old)
+    lines = ["", "### Promotion gate (if this model were the challenger)", ""]
+    if challenger is None:
+        return [*lines, "No workspace metrics: the gate cannot judge."]
+    verdict = gate.decide(challenger, champion, gate_cfg or GateConfig())
+    lines += [f"**{'PASS' if verdict['passed'] else 'FAIL'}**", ""]
+    lines += [
+        f"- {'✅' if c['passed'] else '❌'} `{c['check']}`: {c['detail']}"
+        for c in verdict["checks"]
+    ]
+    lines.append("")
+    lines.append(
+        "Each side's own test split (different rows when the data changed); the `gate` "
+        "stage judges both models on the same newest rows before a real promotion."
+    )
+    return lines
+
+
+def _data_section(root: Path, baseline: str) -> list[str]:
     old_data = data_versions(load(root, baseline, "dvc.lock"))
     new_data = data_versions(load(root, None, "dvc.lock"))
-    lines += ["", "### Data versions (DVC hashes)", ""]
+    lines = ["", "### Data versions (DVC hashes)", ""]
     paths = [p for p in sorted(set(old_data) | set(new_data)) if not p.startswith("models/")]
-    if paths:
-        lines += ["| path | baseline | workspace | |", "|---|---|---|---|"]
-        for path in paths:
-            a, b = old_data.get(path, "")[:10], new_data.get(path, "")[:10]
-            lines.append(
-                f"| `{path}` | {a or '–'} | {b or '–'} | {'same' if a == b else 'changed'} |"
-            )
-    else:
-        lines.append("No dvc.lock to compare.")
+    if not paths:
+        return [*lines, "No dvc.lock to compare."]
+    lines += ["| path | baseline | workspace | |", "|---|---|---|---|"]
+    for path in paths:
+        a, b = old_data.get(path, "")[:10], new_data.get(path, "")[:10]
+        lines.append(f"| `{path}` | {a or '–'} | {b or '–'} | {'same' if a == b else 'changed'} |")
+    return lines
 
-    lines += ["", "### Plots", ""]
+
+def _plots_section(baseline: str, plots: Path | None) -> list[str]:
+    lines = ["", "### Plots", ""]
     if plots is not None:
         lines.append(f"`dvc plots diff {baseline}`: [{plots.as_posix()}]({plots.as_posix()})")
     else:
         lines.append(f"Run `dvc plots diff {baseline}` to draw both revisions' plots together.")
+    return lines
+
+
+def review(root: Path, baseline: str, *, plots: Path | None = None) -> str:
+    """Return the review of the workspace against `baseline` as Markdown."""
+    root = root.resolve()
+    sides = _Sides.load(root, baseline)
+    lines = [f"## Loopline review: workspace vs `{baseline}`", ""]
+    lines += _parameters_section(sides)
+    lines += _metrics_section(sides)
+    lines += _slices_section(sides)
+    lines += _gate_section(sides)
+    lines += _data_section(root, baseline)
+    lines += _plots_section(baseline, plots)
     lines.append("")
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ keyed by their path under the raw directory.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -345,35 +346,65 @@ def _concept_shift(f: dict[str, np.ndarray], strength: float) -> np.ndarray:
     return strength * (_REGION_SHIFT[f["region"]] + 1.0 * online - 1.5 * util)
 
 
-def simulate_applications(cfg: SimulateConfig) -> pd.DataFrame:
-    """Return cfg.rows clean, realistic, labelled applications over cfg.periods months."""
-    if cfg.rows <= 0 or cfg.periods <= 0:
-        raise ValueError("simulate.rows and simulate.periods must be positive")
-    # One child stream per family of draws: a drift knob that changes the parameters of one
-    # family (e.g. Poisson means) never shifts the random numbers of another, so the months
-    # before a knob's start period stay identical to a run without it.
-    streams = np.random.default_rng(cfg.seed).spawn(7)
-    times_rng, customers_rng, rng, accounts_rng, delinq_rng, label_rng, delay_rng = streams
-    n = cfg.rows
+@dataclass(frozen=True)
+class _Streams:
+    """One child stream per family of draws.
 
-    period, source, channel, seconds = _times(cfg, times_rng)
+    A drift knob that changes the parameters of one family (e.g. Poisson means) never shifts
+    the random numbers of another, so the months before a knob's start period stay identical
+    to a run without it.
+    """
+
+    times: np.random.Generator
+    customers: np.random.Generator
+    main: np.random.Generator
+    accounts: np.random.Generator
+    delinquencies: np.random.Generator
+    labels: np.random.Generator
+    delays: np.random.Generator
+
+    @classmethod
+    def spawn(cls, seed: int) -> _Streams:
+        return cls(*np.random.default_rng(seed).spawn(7))
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    """When each application arrived (chronological rows), where from, and whose it is."""
+
+    period: np.ndarray
+    source: np.ndarray
+    channel: np.ndarray
+    seconds: np.ndarray
+    root: np.ndarray  # the row of the customer's first application
+    customer: np.ndarray
+
+
+def _timeline(cfg: SimulateConfig, streams: _Streams) -> _Timeline:
+    """Return the applications' arrival times and customers, sorted chronologically."""
+    period, source, channel, seconds = _times(cfg, streams.times)
     order = np.argsort(seconds, kind="stable")
     period, source, channel, seconds = period[order], source[order], channel[order], seconds[order]
-    root, customer = _customers(seconds, float(cfg.repeat_customer_rate), customers_rng)
+    root, customer = _customers(seconds, float(cfg.repeat_customer_rate), streams.customers)
+    return _Timeline(period, source, channel, seconds, root, customer)
 
-    # Customer-level draws (copied from the customer's first application via `root`).
-    g = rng.standard_normal((6, n))
-    u = rng.random((12, n))
-    latent = g[0][root]
-    age_shape = np.array([0.55, 0.45, 0.45, 0.5])[channel]
-    age_span = np.array([16.0, 28.0, 24.0, 20.0])[channel]
+
+def _ages(t: _Timeline, g: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Return each applicant's age in whole years (the customer ages between applications)."""
+    age_shape = np.array([0.55, 0.45, 0.45, 0.5])[t.channel]
+    age_span = np.array([16.0, 28.0, 24.0, 20.0])[t.channel]
     first_age = np.minimum(18 + age_span * np.exp(age_shape * g[1]), 85.99)
     minors = 16 + (u[1] < 0.5) + 0.999 * u[2]  # ~1% genuine applicants aged 16-17
-    first_age = np.where(u[0] < 0.01, minors, first_age)[root]
-    elapsed_years = (seconds - seconds[root]) / (365.25 * 86400)
-    age = np.floor(first_age + elapsed_years).astype(np.int64)
-    agef = age.astype(float)
+    first_age = np.where(u[0] < 0.01, minors, first_age)[t.root]
+    elapsed_years = (t.seconds - t.seconds[t.root]) / (365.25 * 86400)
+    return np.floor(first_age + elapsed_years).astype(np.int64)
 
+
+def _employment(
+    agef: np.ndarray, u: np.ndarray, root: np.ndarray, share: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the employment type and years employed (share: a Beta draw per row)."""
+    n = len(agef)
     etype_logits = np.stack(
         [
             np.full(n, 1.8),
@@ -386,27 +417,35 @@ def simulate_applications(cfg: SimulateConfig) -> pd.DataFrame:
     )
     etype = _draw_logits(u[3], etype_logits)[root]
     employed = etype <= 2
-    span = np.maximum(agef - np.where(age < 18, 16, 18), 0.2)
-    years = span * rng.beta(1.3, 2.2, n)[root] * np.where(etype == 2, 0.5, 1.0)
-    years = np.where(employed, np.round(np.minimum(years, 70), 1), 0.0)
+    span = np.maximum(agef - np.where(agef < 18, 16, 18), 0.2)
+    years = span * share[root] * np.where(etype == 2, 0.5, 1.0)
+    return etype, np.where(employed, np.round(np.minimum(years, 70), 1), 0.0)
 
-    region = _draw(u[4], (0.2, 0.22, 0.18, 0.2, 0.2))[root]
+
+def _income(knob: DriftKnob, t: _Timeline, f: dict[str, np.ndarray], g: np.ndarray) -> np.ndarray:
+    """Return the annual income, with the income_shift drift applied."""
+    agef, years, etype = f["age"], f["employment_years"], f["employment_type"]
     log_income = (
         10.1
         + 0.045 * (agef - 18)
         - 0.00055 * (agef - 18) ** 2
         + 0.012 * np.minimum(years, 30)
         + np.array([0.0, 0.05, -0.1, -1.1, -0.35])[etype]
-        + np.array([-0.05, -0.1, 0.0, 0.1, 0.15])[region]
-        + np.array([0.45, 0.7, 0.45, 0.35, 0.4])[etype] * g[2][root]
+        + np.array([-0.05, -0.1, 0.0, 0.1, 0.15])[f["region"]]
+        + np.array([0.45, 0.7, 0.45, 0.35, 0.4])[etype] * g[2][t.root]
         + 0.05 * g[3]
     )
-    income_shift = _active(cfg.drift.income_shift, period)
+    income_shift = _active(knob, t.period)
     income = np.clip(np.exp(log_income), 2000, 2_000_000)
-    income = np.round(np.where(income_shift, income * cfg.drift.income_shift.factor, income), 2)
-    income = np.clip(income, 2000, 4_000_000)
-    log_inc = np.log(income)
+    income = np.round(np.where(income_shift, income * knob.factor, income), 2)
+    return np.clip(income, 2000, 4_000_000)
 
+
+def _home_and_purpose(
+    f: dict[str, np.ndarray], u: np.ndarray, root: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the home ownership and the loan purpose indices."""
+    agef, log_inc, n = f["age"], np.log(f["annual_income"]), len(root)
     home_logits = np.stack(
         [
             1.0 - 0.04 * (agef - 30),
@@ -425,65 +464,96 @@ def simulate_applications(cfg: SimulateConfig) -> pd.DataFrame:
             np.full(n, 0.6),
             0.3 - 0.12 * np.maximum(agef - 22, 0),
             -0.8 + 0.02 * (agef - 40),
-            -1.4 + 2.2 * (etype == 1),
+            -1.4 + 2.2 * (f["employment_type"] == 1),
             np.full(n, -0.3),
         ],
         axis=1,
     )
-    purpose = _draw_logits(u[6], purpose_logits)
+    return home, _draw_logits(u[6], purpose_logits)
 
+
+def _loan(income: np.ndarray, purpose: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the loan amount and term (longer terms for larger loans)."""
     ratio = np.array([0.22, 0.25, 0.3, 0.18, 0.08, 0.35, 0.12])[purpose]
     amount = income * ratio * np.exp(0.55 * g[4])
     amount = np.clip(np.round(amount / 100) * 100, 500, 100_000)
     score = np.log(amount / 500) / np.log(200)
     term_index = np.clip(np.round(4 * score - 0.6 + 0.8 * g[5]), 0, 4).astype(np.int64)
-    term = np.asarray(LOAN_TERMS)[term_index]
+    return amount, np.asarray(LOAN_TERMS)[term_index]
 
-    g2 = rng.standard_normal((4, n))
+
+def _credit(
+    f: dict[str, np.ndarray], u: np.ndarray, g2: np.ndarray, streams: _Streams
+) -> dict[str, np.ndarray]:
+    """Return the credit bureau columns; draws a Gamma from the main stream after g2."""
+    agef, latent, n = f["age"], f["latent"], len(f["age"])
+    log_inc = np.log(f["annual_income"])
     util_raw = 1.15 * _sigmoid(
         -0.5 + 0.8 * latent + 0.015 * (40 - agef) - 0.4 * (log_inc - 10.9) + 0.9 * g2[0]
     )
     util = np.round(np.clip(np.where(u[7] < 0.04, 0.0, util_raw), 0.0, 1.2), 3)
     accounts_lam = np.clip(2.0 + 0.12 * (agef - 18) + 1.2 * (log_inc - 10.5) + 0.5 * g2[1], 0.3, 40)
-    accounts = np.minimum(accounts_rng.poisson(accounts_lam), 60)
-    delinq_lam = np.exp(-1.7 + 0.75 * latent + 0.9 * (util > 0.9)) * rng.gamma(2.0, 0.5, n)
-    delinquencies = np.minimum(delinq_rng.poisson(delinq_lam), 50)
+    accounts = np.minimum(streams.accounts.poisson(accounts_lam), 60)
+    gamma = streams.main.gamma(2.0, 0.5, n)
+    delinq_lam = np.exp(-1.7 + 0.75 * latent + 0.9 * (util > 0.9)) * gamma
+    delinquencies = np.minimum(streams.delinquencies.poisson(delinq_lam), 50)
     dti = np.exp(
         np.log(0.28)
         + 0.25 * latent
         + 0.35 * (util - 0.5)
         - 0.1 * (log_inc - 10.9)
-        + 0.6 * (etype == 3)
+        + 0.6 * (f["employment_type"] == 3)
         + 0.5 * g2[2]
     )
-    dti = np.round(np.clip(dti, 0.0, 2.2), 3)
-
-    # Genuine missing values in nullable columns.
-    years = np.where(u[8] < 0.02, np.nan, years)
-    util = np.where(u[9] < 0.02, np.nan, util)
-    home = np.where(u[10] < 0.02, len(HOME_OWNERSHIP), home)  # index 4 = missing
-
-    features = {
-        "age": agef,
-        "annual_income": income,
+    return {
         "credit_utilization": util,
-        "employment_years": years,
+        "num_open_accounts": accounts,
         "past_delinquencies": delinquencies,
-        "debt_to_income": dti,
-        "employment_type": etype,
-        "purpose": purpose,
-        "channel": channel,
-        "home": home,
-        "loan_term_months": term,
-        "loan_amount": amount,
-        "region": region,
-        "latent": latent,
+        "debt_to_income": np.round(np.clip(dti, 0.0, 2.2), 3),
     }
-    new_cat = cfg.drift.new_category
-    new_rows = _active(new_cat, period) & (u[11] < 0.15)
-    features["new_category"] = new_rows.astype(float)
 
-    logit = _ground_truth_logit(features, 1.5 * g2[3])
+
+def _applicants(
+    cfg: SimulateConfig, t: _Timeline, streams: _Streams
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Return the applicants' features (keyed as `_ground_truth_logit` reads them) and noise.
+
+    Every draw of the main stream happens here or in a step called from here, in the order
+    the stream yields them: runs stay bit-identical only while that order never changes.
+    """
+    rng, n, root = streams.main, cfg.rows, t.root
+    g = rng.standard_normal((6, n))
+    u = rng.random((12, n))
+    age = _ages(t, g, u)
+    f: dict[str, np.ndarray] = {"age_years": age, "age": age.astype(float), "channel": t.channel}
+    f["latent"] = g[0][root]
+    f["employment_type"], f["employment_years"] = _employment(
+        f["age"], u, root, rng.beta(1.3, 2.2, n)
+    )
+    f["region"] = _draw(u[4], (0.2, 0.22, 0.18, 0.2, 0.2))[root]
+    f["annual_income"] = _income(cfg.drift.income_shift, t, f, g)
+    f["home"], f["purpose"] = _home_and_purpose(f, u, root)
+    f["loan_amount"], f["loan_term_months"] = _loan(f["annual_income"], f["purpose"], g)
+    g2 = rng.standard_normal((4, n))
+    f.update(_credit(f, u, g2, streams))
+    # Genuine missing values in nullable columns.
+    f["employment_years"] = np.where(u[8] < 0.02, np.nan, f["employment_years"])
+    f["credit_utilization"] = np.where(u[9] < 0.02, np.nan, f["credit_utilization"])
+    f["home"] = np.where(u[10] < 0.02, len(HOME_OWNERSHIP), f["home"])  # index 4 = missing
+    new_rows = _active(cfg.drift.new_category, t.period) & (u[11] < 0.15)
+    f["new_category"] = new_rows.astype(float)
+    return f, 1.5 * g2[3]
+
+
+def _defaults(
+    cfg: SimulateConfig,
+    period: np.ndarray,
+    f: dict[str, np.ndarray],
+    noise: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Return the hidden outcome: 1 where the applicant defaults, calibrated on month one."""
+    logit = _ground_truth_logit(f, noise)
     target = float(cfg.base_default_rate)
     if not 0.0 < target < 1.0:
         raise ValueError("simulate.base_default_rate must lie strictly between 0 and 1")
@@ -491,61 +561,91 @@ def simulate_applications(cfg: SimulateConfig) -> pd.DataFrame:
     logit = logit + _bisect_intercept(logit[period == period[0]], target)
     concept = _active(cfg.drift.concept_shift, period)
     if concept.any():
-        shift = _concept_shift(features, float(cfg.drift.concept_shift.strength))
+        shift = _concept_shift(f, float(cfg.drift.concept_shift.strength))
         logit = np.where(concept, logit + shift, logit)
-    label_u = label_rng.random(n)
-    defaulted = (label_u < _sigmoid(logit)).astype(np.int64)
+    label_u = rng.random(len(logit))
+    return (label_u < _sigmoid(logit)).astype(np.int64)
 
+
+def _observed_at(cfg: SimulateConfig, seconds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Return when each outcome becomes known: a uniform delay of label_delay_days."""
     if len(cfg.label_delay_days) != 2:
         raise ValueError("simulate.label_delay_days must be [min_days, max_days]")
     low, high = cfg.label_delay_days
-    delay_minutes = np.floor(delay_rng.uniform(float(low), float(high), n) * 1440).astype(np.int64)
+    n = len(seconds)
+    delay_minutes = np.floor(rng.uniform(float(low), float(high), n) * 1440).astype(np.int64)
+    return (seconds + delay_minutes * 60).astype("datetime64[s]").astype(TIME_UNIT)
 
+
+_TEXT_COLUMNS: tuple[str, ...] = (
+    "application_id",
+    "customer_id",
+    "employment_type",
+    "home_ownership",
+    "purpose",
+    "region",
+    "channel",
+    "source",
+)
+
+
+def _frame(
+    t: _Timeline, f: dict[str, np.ndarray], defaulted: np.ndarray, observed_at: np.ndarray
+) -> pd.DataFrame:
+    """Return the applications as the canonical columns plus the meta columns."""
+    n = len(t.seconds)
     width = max(7, len(str(n)))
-    home_names = _labels(home, (*HOME_OWNERSHIP, None))
     frame = pd.DataFrame(
         {
             "application_id": _ids("A", np.arange(1, n + 1), width),
-            "customer_id": _ids("C", customer + 1, width),
-            "applied_at": seconds.astype("datetime64[s]").astype(TIME_UNIT),
-            "age": age,
-            "annual_income": income,
-            "employment_years": years,
-            "employment_type": _labels(etype, EMPLOYMENT_TYPES),
-            "home_ownership": home_names,
-            "loan_amount": amount.astype(float),
-            "loan_term_months": term.astype(np.int64),
-            "purpose": _labels(purpose, PURPOSES),
-            "region": _labels(region, REGIONS),
-            "channel": _labels(channel, CHANNELS),
-            "credit_utilization": util,
-            "num_open_accounts": accounts.astype(np.int64),
-            "past_delinquencies": delinquencies.astype(np.int64),
-            "debt_to_income": dti,
-            "period": period.astype(np.int64),
-            "source": _labels(source, SOURCES),
+            "customer_id": _ids("C", t.customer + 1, width),
+            "applied_at": t.seconds.astype("datetime64[s]").astype(TIME_UNIT),
+            "age": f["age_years"],
+            "annual_income": f["annual_income"],
+            "employment_years": f["employment_years"],
+            "employment_type": _labels(f["employment_type"], EMPLOYMENT_TYPES),
+            "home_ownership": _labels(f["home"], (*HOME_OWNERSHIP, None)),
+            "loan_amount": f["loan_amount"].astype(float),
+            "loan_term_months": f["loan_term_months"].astype(np.int64),
+            "purpose": _labels(f["purpose"], PURPOSES),
+            "region": _labels(f["region"], REGIONS),
+            "channel": _labels(t.channel, CHANNELS),
+            "credit_utilization": f["credit_utilization"],
+            "num_open_accounts": f["num_open_accounts"].astype(np.int64),
+            "past_delinquencies": f["past_delinquencies"].astype(np.int64),
+            "debt_to_income": f["debt_to_income"],
+            "period": t.period.astype(np.int64),
+            "source": _labels(t.source, SOURCES),
             "defaulted": defaulted,
-            "observed_at": (seconds + delay_minutes * 60).astype("datetime64[s]").astype(TIME_UNIT),
+            "observed_at": observed_at,
         }
     )
-    for column in (
-        "application_id",
-        "customer_id",
-        "employment_type",
-        "home_ownership",
-        "purpose",
-        "region",
-        "channel",
-        "source",
-    ):
+    for column in _TEXT_COLUMNS:
         frame[column] = frame[column].astype("str")
-    if new_rows.any():
-        if new_cat.column not in frame.columns or new_cat.column in META_COLUMNS:
-            raise ValueError(f"drift.new_category.column {new_cat.column!r} is not a column")
-        if frame[new_cat.column].dtype != "str":
-            frame[new_cat.column] = frame[new_cat.column].astype(object)
-        frame.loc[new_rows, new_cat.column] = new_cat.value
     return frame
+
+
+def _with_new_category(frame: pd.DataFrame, knob: DriftKnob, rows: np.ndarray) -> pd.DataFrame:
+    """Return the frame with the new_category drift's value written into its rows."""
+    if rows.any():
+        if knob.column not in frame.columns or knob.column in META_COLUMNS:
+            raise ValueError(f"drift.new_category.column {knob.column!r} is not a column")
+        if frame[knob.column].dtype != "str":
+            frame[knob.column] = frame[knob.column].astype(object)
+        frame.loc[rows, knob.column] = knob.value
+    return frame
+
+
+def simulate_applications(cfg: SimulateConfig) -> pd.DataFrame:
+    """Return cfg.rows clean, realistic, labelled applications over cfg.periods months."""
+    if cfg.rows <= 0 or cfg.periods <= 0:
+        raise ValueError("simulate.rows and simulate.periods must be positive")
+    streams = _Streams.spawn(cfg.seed)
+    t = _timeline(cfg, streams)
+    f, noise = _applicants(cfg, t, streams)
+    defaulted = _defaults(cfg, t.period, f, noise, streams.labels)
+    frame = _frame(t, f, defaulted, _observed_at(cfg, t.seconds, streams.delays))
+    return _with_new_category(frame, cfg.drift.new_category, f["new_category"] == 1.0)
 
 
 # ----------------------------------------------------------------------------- defects
@@ -902,24 +1002,21 @@ def release(
 # ----------------------------------------------------------------------------- census
 
 
-def simulate_census(rows: int, seed: int) -> pd.DataFrame:
-    """Return an adult-census-like table (no time or id column) with a string income label."""
-    rng = np.random.default_rng(seed)
-    n = int(rows)
-    g = rng.standard_normal((4, n))
-    u = rng.random((12, n))
+_EDUCATIONS = ("HS-grad", "Some-college", "Assoc", "Bachelors", "Masters", "Doctorate")
+_WORKCLASSES = ("Private", "Self-emp", "Government", "Without-pay")
+_MARITALS = ("Married", "Never-married", "Divorced", "Widowed")
+_OCCUPATIONS = ("Tech", "Sales", "Craft", "Admin", "Service", "Professional", "Manual")
+_CENSUS_REGIONS = ("US", "Europe", "Asia", "LatAm", "Other")
 
+
+def _census_people(g: np.ndarray, u: np.ndarray) -> dict[str, np.ndarray]:
+    """Return age, sex, education, work class and marital status (category indices)."""
     age = np.clip(np.round(17 + 21 * np.exp(0.45 * g[0])), 17, 90).astype(np.int64)
     agef = age.astype(float)
     sex = np.where(u[0] < 0.67, "Male", "Female")
-    male = sex == "Male"
-
-    educations = ("HS-grad", "Some-college", "Assoc", "Bachelors", "Masters", "Doctorate")
     edu = _draw(u[1], (0.33, 0.24, 0.08, 0.22, 0.09, 0.04))
     edu = np.where((age < 21) & (edu >= 3), 1, edu)
     edu_num = np.array([9, 10, 11, 13, 14, 16])[edu] + ((edu == 2) & (u[2] < 0.5))
-
-    workclasses = ("Private", "Self-emp", "Government", "Without-pay")
     work = _draw(u[3], (0.74, 0.12, 0.135, 0.005))
     marital_logits = np.stack(
         [
@@ -930,9 +1027,21 @@ def simulate_census(rows: int, seed: int) -> pd.DataFrame:
         ],
         axis=1,
     )
-    maritals = ("Married", "Never-married", "Divorced", "Widowed")
     marital = _draw_logits(u[4], marital_logits)
-    occupations = ("Tech", "Sales", "Craft", "Admin", "Service", "Professional", "Manual")
+    return {
+        "age": age,
+        "sex": sex,
+        "male": sex == "Male",
+        "edu": edu,
+        "edu_num": edu_num,
+        "work": work,
+        "marital": marital,
+    }
+
+
+def _census_jobs(c: dict[str, np.ndarray], g: np.ndarray, u: np.ndarray) -> dict[str, np.ndarray]:
+    """Return occupation, hours, capital gain and loss, and native region."""
+    age, edu, male, n = c["age"], c["edu"], c["male"], len(c["age"])
     occ_logits = np.stack(
         [
             -0.5 + 0.4 * (edu >= 3),
@@ -946,50 +1055,72 @@ def simulate_census(rows: int, seed: int) -> pd.DataFrame:
         axis=1,
     )
     occ = _draw_logits(u[5], occ_logits)
-    hours = np.round(40 + 4 * (work == 1) + 3 * male - 8 * (age < 22) - 10 * (age > 64) + 11 * g[1])
+    hours = np.round(
+        40 + 4 * (c["work"] == 1) + 3 * male - 8 * (age < 22) - 10 * (age > 64) + 11 * g[1]
+    )
     hours = np.clip(hours, 1, 99).astype(np.int64)
     gain = np.where(u[6] < 0.085, np.round(np.exp(8.3 + 1.0 * g[2]), 0), 0.0)
     loss = np.where((u[7] < 0.045) & (gain == 0), np.round(np.exp(7.4 + 0.3 * g[3]), 0), 0.0)
-    regions = ("US", "Europe", "Asia", "LatAm", "Other")
     region = _draw(u[8], (0.89, 0.03, 0.03, 0.03, 0.02))
+    return {"occ": occ, "hours": hours, "gain": gain, "loss": loss, "region": region}
 
-    logit = (
+
+def _census_logit(c: dict[str, np.ndarray], noise: np.ndarray) -> np.ndarray:
+    """Return the hidden log-odds of an income above 50K (without intercept)."""
+    agef = c["age"].astype(float)
+    return (
         0.09 * np.minimum(agef - 17, 35)
         - 0.0012 * np.maximum(agef - 55, 0) ** 2
-        + 0.38 * (edu_num - 9)
-        + np.array([2.0, -0.5, -0.2, -0.4])[marital]
-        + 0.3 * male
-        + 0.035 * (hours - 40)
-        + np.array([0.0, 0.3, 0.1, -2.0])[work]
-        + np.array([0.4, 0.2, -0.3, 0.0, -0.8, 0.6, -0.6])[occ]
-        + 1.5 * (gain > 5000)
-        + 0.6 * (loss > 1500)
-        + np.array([0.0, 0.1, 0.1, -0.4, -0.2])[region]
-        + 0.6 * rng.standard_normal(n)
+        + 0.38 * (c["edu_num"] - 9)
+        + np.array([2.0, -0.5, -0.2, -0.4])[c["marital"]]
+        + 0.3 * c["male"]
+        + 0.035 * (c["hours"] - 40)
+        + np.array([0.0, 0.3, 0.1, -2.0])[c["work"]]
+        + np.array([0.4, 0.2, -0.3, 0.0, -0.8, 0.6, -0.6])[c["occ"]]
+        + 1.5 * (c["gain"] > 5000)
+        + 0.6 * (c["loss"] > 1500)
+        + np.array([0.0, 0.1, 0.1, -0.4, -0.2])[c["region"]]
+        + noise
     )
-    logit = logit + _bisect_intercept(logit, 0.235)
-    income = np.where(rng.random(n) < _sigmoid(logit), ">50K", "<=50K")
 
-    def with_missing(values: np.ndarray, uniforms: np.ndarray) -> pd.Series:
-        """Return a string column where about 3% of the values are the "?" sentinel."""
-        return pd.Series(np.where(uniforms < 0.03, "?", values), dtype="str")
 
+def _with_missing(values: np.ndarray, uniforms: np.ndarray) -> pd.Series:
+    """Return a string column where about 3% of the values are the "?" sentinel."""
+    return pd.Series(np.where(uniforms < 0.03, "?", values), dtype="str")
+
+
+def _census_frame(c: dict[str, np.ndarray], income: np.ndarray, u: np.ndarray) -> pd.DataFrame:
+    """Return the census table, with "?" for some work classes, occupations and regions."""
     return pd.DataFrame(
         {
-            "age": age,
-            "workclass": with_missing(_labels(work, workclasses), u[9]),
-            "education": pd.Series(_labels(edu, educations), dtype="str"),
-            "education_num": edu_num.astype(np.int64),
-            "marital_status": pd.Series(_labels(marital, maritals), dtype="str"),
-            "occupation": with_missing(_labels(occ, occupations), u[10]),
-            "hours_per_week": hours,
-            "capital_gain": gain.astype(float),
-            "capital_loss": loss.astype(float),
-            "sex": pd.Series(sex, dtype="str"),
-            "native_region": with_missing(_labels(region, regions), u[11]),
+            "age": c["age"],
+            "workclass": _with_missing(_labels(c["work"], _WORKCLASSES), u[9]),
+            "education": pd.Series(_labels(c["edu"], _EDUCATIONS), dtype="str"),
+            "education_num": c["edu_num"].astype(np.int64),
+            "marital_status": pd.Series(_labels(c["marital"], _MARITALS), dtype="str"),
+            "occupation": _with_missing(_labels(c["occ"], _OCCUPATIONS), u[10]),
+            "hours_per_week": c["hours"],
+            "capital_gain": c["gain"].astype(float),
+            "capital_loss": c["loss"].astype(float),
+            "sex": pd.Series(c["sex"], dtype="str"),
+            "native_region": _with_missing(_labels(c["region"], _CENSUS_REGIONS), u[11]),
             "income": pd.Series(income, dtype="str"),
         }
     )
+
+
+def simulate_census(rows: int, seed: int) -> pd.DataFrame:
+    """Return an adult-census-like table (no time or id column) with a string income label."""
+    rng = np.random.default_rng(seed)
+    n = int(rows)
+    g = rng.standard_normal((4, n))
+    u = rng.random((12, n))
+    census = _census_people(g, u)
+    census.update(_census_jobs(census, g, u))
+    logit = _census_logit(census, 0.6 * rng.standard_normal(n))
+    logit = logit + _bisect_intercept(logit, 0.235)
+    income = np.where(rng.random(n) < _sigmoid(logit), ">50K", "<=50K")
+    return _census_frame(census, income, u)
 
 
 __all__ = [

@@ -176,19 +176,14 @@ def test_monitor_and_feedback_read_a_log_with_an_old_bad_record(tmp_path: Path) 
     )["numeric"]["score"]
     reference["performance"] = {"roc_auc": 0.8, "positive_rate": 0.1, "mean_score": 0.1}
     report = monitor.monitor(
-        frame,
-        reference=reference,
-        state={"numeric": {"age": {"low": 18.0, "high": 80.0, "fill": 40.0}}},
-        bundle_id="b1",
-        input_columns=["age"],
-        time_column="applied_at",
-        labelled=pd.DataFrame(),
-        batches=[],
-        target="defaulted",
-        observed_at="observed_at",
-        positive_label=1,
-        profit_good=0.1,
-        loss_default=0.6,
-        cfg=MonitorConfig(ignore_features=[]),
+        monitor.MonitorInputs(log=frame, labelled=pd.DataFrame(), time_column="applied_at"),
+        monitor.MonitoredModel(
+            bundle_id="b1",
+            reference=monitor.Reference.from_json(reference),
+            state={"numeric": {"age": {"low": 18.0, "high": 80.0, "fill": 40.0}}},
+            input_columns=("age",),
+        ),
+        monitor.Outcomes(target="defaulted", positive_label=1, profit_good=0.1, loss_default=0.6),
+        MonitorConfig(ignore_features=[]),
     )
     assert report["verdict"]["status"]

@@ -85,20 +85,20 @@ def labels_for(log: pd.DataFrame, y: np.ndarray, delay_days: int = 90) -> pd.Dat
 
 def run(log, reference, *, labelled=None, batches=(), cfg=None, until=None) -> dict:
     return monitor.monitor(
-        log,
-        reference=reference,
-        state=STATE,
-        bundle_id="b1",
-        input_columns=["income", "ratio", "age", "channel"],
-        time_column="applied_at",
-        labelled=pd.DataFrame() if labelled is None else labelled,
-        batches=list(batches),
-        target="defaulted",
-        observed_at="observed_at",
-        positive_label=1,
-        profit_good=0.1,
-        loss_default=0.6,
-        cfg=cfg or MonitorConfig(ignore_features=[]),
+        monitor.MonitorInputs(
+            log=log,
+            labelled=pd.DataFrame() if labelled is None else labelled,
+            batches=tuple(batches),
+            time_column="applied_at",
+        ),
+        monitor.MonitoredModel(
+            bundle_id="b1",
+            reference=monitor.Reference.from_json(reference),
+            state=STATE,
+            input_columns=("income", "ratio", "age", "channel"),
+        ),
+        monitor.Outcomes(target="defaulted", positive_label=1, profit_good=0.1, loss_default=0.6),
+        cfg or MonitorConfig(ignore_features=[]),
         until=until,
     )
 

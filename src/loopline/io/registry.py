@@ -35,29 +35,40 @@ class Resolved:
         return f"{self.name}/{self.version}" if self.version else f"path:{self.path}"
 
 
-def champion_version(name: str) -> str | None:
-    """Return the version the champion alias points at, or None when there is none."""
+def champion_version(name: str, *, tracking_uri: str | None = None) -> str | None:
+    """Return the version the champion alias points at, or None when there is none.
+
+    `tracking_uri` names the store; None: the process-wide one (`mlflow.set_tracking_uri`).
+    """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    client = MlflowClient(tracking_uri=tracking_uri)
     try:
-        return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
         return None
 
 
-def resolve(source: str, *, dataset: str, cache_dir: Path) -> Resolved:
-    """Return the bundle folder for `champion`, `champion@<name>`, `<name>/<version>` or a path."""
+def resolve(
+    source: str, *, dataset: str, cache_dir: Path, tracking_uri: str | None = None
+) -> Resolved:
+    """Return the bundle folder for `champion`, `champion@<name>`, `<name>/<version>` or a path.
+
+    `tracking_uri` names the store; None: the process-wide one (`mlflow.set_tracking_uri`).
+    """
     path = Path(source)
     if source not in (CHAMPION,) and path.exists():
         return Resolved(path=path, name=None, version=None)
     import mlflow
+    from mlflow import MlflowClient
 
+    client = MlflowClient(tracking_uri=tracking_uri)
     name = model_name(dataset)
     if source == CHAMPION:
-        version = champion_version(name)
+        version = champion_version(name, tracking_uri=client.tracking_uri)
         if version is None:
-            raise LookupError(no_champion_advice(name))
+            raise LookupError(no_champion_advice(name, tracking_uri=client.tracking_uri))
     elif "/" in source and source.split("/", 1)[1].isdigit():
         name, version = source.split("/", 1)
     else:
@@ -66,29 +77,31 @@ def resolve(source: str, *, dataset: str, cache_dir: Path) -> Resolved:
     manifest = ArtifactsConfig().bundle  # read without a config: the default name
     if not (target / manifest).exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
+        scratch = tempfile.mkdtemp(dir=cache_dir, prefix="download-")
+        # the version's own artifact location (a models:/ URI would be resolved against the
+        # process-wide registry, not this client's store)
         downloaded = Path(
             mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{version}",
-                dst_path=tempfile.mkdtemp(dir=cache_dir, prefix="download-"),
+                artifact_uri=client.get_model_version_download_uri(name, version),
+                dst_path=scratch,
+                tracking_uri=client.tracking_uri,
             )
         )
         bundle_dir = next((downloaded / "artifacts").glob(f"*/{manifest}")).parent
         target.parent.mkdir(parents=True, exist_ok=True)
         bundle_dir.rename(target)
-        shutil.rmtree(downloaded, ignore_errors=True)
-    from mlflow import MlflowClient
-
-    run_id = MlflowClient().get_model_version(name, version).run_id
+        shutil.rmtree(scratch, ignore_errors=True)
+    run_id = client.get_model_version(name, version).run_id
     return Resolved(path=target, name=name, version=version, run_id=run_id)
 
 
-def no_champion_advice(name: str) -> str:
+def no_champion_advice(name: str, *, tracking_uri: str | None = None) -> str:
     """Return why nothing is champion and the command that fixes it, from the registry."""
-    import mlflow
     from mlflow import MlflowClient
 
-    versions = MlflowClient().search_model_versions(f"name = '{name}'")
-    store = mlflow.get_tracking_uri()
+    client = MlflowClient(tracking_uri=tracking_uri)
+    versions = client.search_model_versions(f"name = '{name}'")
+    store = client.tracking_uri
     if not versions:
         return (
             f"the MLflow store {store} has no registered model {name}. Record the current "

@@ -41,6 +41,17 @@ def resolve_bundle(cfg: Config, source: str) -> tuple[Path, dict[str, Any]]:
     return found.path, {"name": found.name, "version": found.version, "dataset": cfg.dataset.name}
 
 
+def _traffic(log_dir: Path) -> tuple[pd.DataFrame, list[dict]]:
+    """Return the prediction log and batch scoring's quality records (none without a log)."""
+    if not log_dir.is_dir():
+        return pd.DataFrame(), []
+    read = read_log(log_dir)
+    if read.corrupt_lines:
+        log.warning("%d corrupt lines in the prediction log skipped", read.corrupt_lines)
+    batches = [read_json(p) for p in sorted(log_dir.glob(f"{QUALITY_PREFIX}*.json"))]
+    return read.frame, batches
+
+
 def build_report(
     cfg: Config,
     bundle_dir: Path,
@@ -56,31 +67,31 @@ def build_report(
     reference = folder.read_reference()
     if "score" not in reference:
         raise ServiceError(f"{folder.path('reference')} has no score reference: rebuild the bundle")
-    traffic = pd.DataFrame()
-    batches: list[dict] = []
-    if log_dir.is_dir():
-        read = read_log(log_dir)
-        traffic = read.frame
-        if read.corrupt_lines:
-            log.warning("%d corrupt lines in the prediction log skipped", read.corrupt_lines)
-        batches = [read_json(p) for p in sorted(log_dir.glob(f"{QUALITY_PREFIX}*.json"))]
+    traffic, batches = _traffic(log_dir)
+    labels = cfg.dataset.labels
     report = monitor.monitor(
-        traffic,
-        reference=reference,
-        state=folder.read_state(),
-        bundle_id=meta["bundle_id"],
-        input_columns=list(meta["schema"]["columns"]),
-        time_column=cfg.dataset.time_column,
-        labelled=feedback.realised(feedback_dir),
-        batches=batches,
-        target=cfg.dataset.target,
-        observed_at=cfg.dataset.labels.observed_at if cfg.dataset.labels else "observed_at",
-        positive_label=cfg.dataset.positive_label,
-        profit_good=cfg.policy.profit_good,
-        loss_default=cfg.policy.loss_default,
-        cfg=cfg.monitor,
+        monitor.MonitorInputs(
+            log=traffic,
+            labelled=feedback.realised(feedback_dir),
+            batches=tuple(batches),
+            time_column=cfg.dataset.time_column,
+        ),
+        monitor.MonitoredModel(
+            bundle_id=meta["bundle_id"],
+            reference=monitor.Reference.from_json(reference),
+            state=folder.read_state(),
+            input_columns=tuple(meta["schema"]["columns"]),
+            info=model,
+        ),
+        monitor.Outcomes(
+            target=cfg.dataset.target,
+            positive_label=cfg.dataset.positive_label,
+            profit_good=cfg.policy.profit_good,
+            loss_default=cfg.policy.loss_default,
+            observed_at=labels.observed_at if labels else "observed_at",
+        ),
+        cfg.monitor,
         until=until,
-        model=model,
     )
     report["window"]["log"] = str(log_dir)
     return report

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional, Union
 
 import anyio
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -430,6 +430,221 @@ def _id_text(value: Any) -> str | None:
     return str(value)
 
 
+@dataclass
+class Service:
+    """What the endpoints share, held in `app.state.service` (the `service` dependency)."""
+
+    settings: Settings
+    holder: ModelHolder
+    prediction_log: PredictionLog
+    numeric: set[str]  # the schema's numeric columns: their type errors are not_a_number
+    # check -> score -> remember -> log of one request happens under this lock, so two
+    # requests never interleave their per-customer history updates; scoring runs in worker
+    # threads (never on the event loop), at most two waiting for the lock at a time
+    scoring: threading.Lock = field(default_factory=threading.Lock)
+    scorers: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
+
+
+async def _service(request: Request) -> Service:
+    """The service state (async: a plain def would cost a thread per request)."""
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(_service)]
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Watch the champion alias while serving; close the prediction log at shutdown."""
+    service: Service = app.state.service
+    if service.settings.poll_seconds > 0:
+        watcher = threading.Thread(target=service.holder.watch, name="champion-watch", daemon=True)
+        watcher.start()
+    yield
+    service.holder.stop()
+    service.prediction_log.close()
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A body of the wrong shape: 413 for too many items, else 422 per item and field."""
+    if (refused := _too_many(getattr(exc, "body", None))) is not None:
+        return refused
+    return _error(
+        422,
+        "the request is not valid JSON of the declared shape",
+        _request_errors(exc, request.app.state.service.numeric),
+    )
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own refusals (an unreadable body, 404, 405) in the ErrorBody shape."""
+    response = _error(exc.status_code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s", request.url.path)
+    return _error(500, "internal error; the request was not scored")
+
+
+# ----------------------------------------------------------------------------- endpoints
+
+
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def ready(service: ServiceDep) -> JSONResponse:
+    current = service.holder.current
+    if current is None:
+        return _error(503, "no model loaded")
+    return JSONResponse({"status": "ready", "model_version": current.source.label})
+
+
+async def model_info(service: ServiceDep) -> dict[str, Any]:
+    current = service.holder.current
+    return {
+        "name": current.source.name,
+        "version": current.source.version,
+        "model_version": current.source.label,
+        "loaded_at": current.loaded_at,
+        **current.bundle.info(),
+        "training_run": current.source.run_id,
+    }
+
+
+async def reload(service: ServiceDep) -> Any:
+    # loading a bundle takes a second or two: off the event loop, so requests keep flowing;
+    # in the default thread pool, never behind the scorers' queue
+    holder = service.holder
+    try:
+        changed = await run_in_threadpool(holder.refresh)
+    except Exception as exc:  # the registry or the bundle is unavailable
+        log.exception("reload failed; still serving the current model")
+        return _error(503, f"reload failed, still serving the current model: {exc}")
+    return {"changed": changed, "model_version": holder.current.source.label}
+
+
+async def predict_body(service: Service, body: Any, request: Request) -> Any:
+    """Score one application or a list of them (in a worker thread, behind the lock)."""
+    if (refused := _too_many(body)) is not None:
+        return refused
+    items = body if isinstance(body, list) else [body]
+    base_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    return await anyio.to_thread.run_sync(score, service, items, base_id, limiter=service.scorers)
+
+
+def _predict_endpoint(application: type[BaseModel]) -> Callable[..., Awaitable[Any]]:
+    """Return POST /predict's endpoint: its body type is the bundle's request model."""
+
+    async def predict(
+        body: Union[application, list[application]],  # type: ignore[valid-type]
+        request: Request,
+        service: ServiceDep,
+    ) -> Any:
+        return await predict_body(service, body, request)
+
+    return predict
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def score(service: Service, items: list[BaseModel], base_id: str) -> JSONResponse:
+    """Check every item, then score, remember and log them in order (a worker thread)."""
+    with service.scoring:
+        current = service.holder.current  # one bundle for the whole request, even during a swap
+        bundle = current.bundle
+        ignored = bundle.dataset.target  # a label is an outcome, not an input: never logged
+        records = [{k: v for k, v in i.model_dump().items() if k != ignored} for i in items]
+        # every item is checked before any is scored: a rejected request changes nothing
+        # (no item of it enters the per-customer history, none is logged)
+        checked = [bundle.check_record(record) for record in records]
+        errors = [e for i, (_, broken) in enumerate(checked) for e in _rule_errors(i, broken)]
+        if errors:
+            return _error(422, "the application breaks the schema's rules", errors)
+        # in order: a later item of a customer sees the earlier ones in its history features
+        scored = [bundle.score_checked(values) for values, _ in checked]
+        answers, logged = _results(current, records, scored, base_id)
+        service.prediction_log.append_many(logged)
+        return JSONResponse(answers)
+
+
+def _results(
+    current: Loaded, records: list[dict[str, Any]], scored: list[dict[str, Any]], base_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return the answer items and the prediction log entries of one scored request."""
+    now = datetime.now(UTC).isoformat()
+    answers, logged = [], []
+    for index, (record, result) in enumerate(zip(records, scored, strict=True)):
+        request_id = base_id if len(records) == 1 else f"{base_id}-{index}"
+        answers.append(_answer(current, request_id, result))
+        logged.append(
+            {
+                "request_id": request_id,
+                "logged_at": now,
+                "source": "rest",
+                "model_version": current.source.label,
+                "bundle_id": current.bundle.bundle_id,
+                "score": result["score"],
+                "decision": result["decision"],
+                "reasons": result["reasons"],
+                "input": record,
+                "features": result["features"],
+            }
+        )
+    return answers, logged
+
+
+def _answer(current: Loaded, request_id: str, result: dict[str, Any]) -> dict[str, Any]:
+    """Return one item of /predict's answer (the Prediction shape)."""
+    id_column = current.bundle.dataset.id_column
+    return {
+        "request_id": request_id,
+        "application_id": _id_text(result["values"].get(id_column)) if id_column else None,
+        "score": result["score"],
+        "decision": result["decision"],
+        "decided_by": result["decided_by"],
+        "reason_codes": result["reasons"],
+        "model_version": current.source.label,
+        "bundle_id": current.bundle.bundle_id,
+    }
+
+
+# ----------------------------------------------------------------------------- assembly
+
+
+def _add_routes(
+    app: FastAPI, application: type[BaseModel], example: dict[str, Any], writes: tuple[int, ...]
+) -> None:
+    """Declare the endpoints (writes: the statuses a state-changing call may add, e.g. 401)."""
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+    app.add_api_route("/health", health, methods=["GET"])
+    app.add_api_route("/ready", ready, methods=["GET"], responses=_declare(503))
+    app.add_api_route("/model", model_info, methods=["GET"])
+    app.add_api_route(
+        "/admin/reload", reload, methods=["POST"], responses=_declare(400, *writes, 413, 503)
+    )
+    app.add_api_route(
+        "/predict",
+        _predict_endpoint(application),
+        methods=["POST"],
+        response_model=list[Prediction],
+        responses=_declare(400, *writes, 413, 422),
+        openapi_extra={
+            "requestBody": {
+                "content": {"application/json": {"examples": {"one": {"value": example}}}}
+            }
+        },
+    )
+
+
 def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI:
     """Return the application; the bundle is loaded at startup, not at import."""
     holder = holder or ModelHolder(settings)
@@ -441,26 +656,8 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
         schema, ignored=(dataset.target,), na_values=tuple(str(v) for v in dataset.na_values)
     )
     numeric = {rule.name for rule in schema.columns if rule.is_numeric}
-    example = example_record(schema)
-    prediction_log = PredictionLog(settings.log_dir)
-    # check -> score -> remember -> log of one request happens under this lock, so two
-    # requests never interleave their per-customer history updates; scoring runs in worker
-    # threads (never on the event loop), at most two waiting for the lock at a time
-    scoring = threading.Lock()
-    scorers = anyio.CapacityLimiter(2)
+    service = Service(settings, holder, PredictionLog(settings.log_dir), numeric)
     token = settings.api_token or None
-    writes = (401,) if token else ()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        watcher = None
-        if settings.poll_seconds > 0:
-            watcher = threading.Thread(target=holder.watch, name="champion-watch", daemon=True)
-            watcher.start()
-        yield
-        holder.stop()
-        prediction_log.close()
-
     app = FastAPI(
         title="Loopline scoring service",
         version="1",
@@ -472,138 +669,12 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
         ),
     )
     app.state.holder = holder
-
+    app.state.service = service
     # outermost last: the body limit runs first, then the token check, then routing
     if token:
         app.add_middleware(TokenGuard, token=token)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if (refused := _too_many(getattr(exc, "body", None))) is not None:
-            return refused
-        return _error(
-            422,
-            "the request is not valid JSON of the declared shape",
-            _request_errors(exc, numeric),
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # Starlette's own refusals (an unreadable body, 404, 405) in the ErrorBody shape
-        response = _error(exc.status_code, str(exc.detail))
-        response.headers.update(exc.headers or {})
-        return response
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path)
-        return _error(500, "internal error; the request was not scored")
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/ready", responses=_declare(503))
-    async def ready() -> JSONResponse:
-        if holder.current is None:
-            return _error(503, "no model loaded")
-        return JSONResponse({"status": "ready", "model_version": holder.current.source.label})
-
-    @app.get("/model")
-    async def model_info() -> dict[str, Any]:
-        current = holder.current
-        return {
-            "name": current.source.name,
-            "version": current.source.version,
-            "model_version": current.source.label,
-            "loaded_at": current.loaded_at,
-            **current.bundle.info(),
-            "training_run": current.source.run_id,
-        }
-
-    @app.post("/admin/reload", responses=_declare(400, *writes, 413, 503))
-    async def reload() -> Any:
-        # loading a bundle takes a second or two: off the event loop, so requests keep flowing;
-        # in the default thread pool, never behind the scorers' queue
-        try:
-            changed = await run_in_threadpool(holder.refresh)
-        except Exception as exc:  # the registry or the bundle is unavailable
-            log.exception("reload failed; still serving the current model")
-            return _error(503, f"reload failed, still serving the current model: {exc}")
-        return {"changed": changed, "model_version": holder.current.source.label}
-
-    def score(items: list[BaseModel], base_id: str) -> JSONResponse:
-        """Check every item, then score, remember and log them in order (a worker thread)."""
-        with scoring:
-            current = holder.current  # one bundle for the whole request, even during a swap
-            bundle = current.bundle
-            ignored = bundle.dataset.target  # a label is an outcome, not an input: never logged
-            records = [{k: v for k, v in i.model_dump().items() if k != ignored} for i in items]
-            # every item is checked before any is scored: a rejected request changes nothing
-            # (no item of it enters the per-customer history, none is logged)
-            checked = [bundle.check_record(record) for record in records]
-            errors = [e for i, (_, broken) in enumerate(checked) for e in _rule_errors(i, broken)]
-            if errors:
-                return _error(422, "the application breaks the schema's rules", errors)
-            # in order: a later item of a customer sees the earlier ones in its history features
-            scored = [bundle.score_checked(values) for values, _ in checked]
-            id_column = bundle.dataset.id_column
-            now = datetime.now(UTC).isoformat()
-            out, logged = [], []
-            for index, (record, result) in enumerate(zip(records, scored, strict=True)):
-                request_id = base_id if len(records) == 1 else f"{base_id}-{index}"
-                out.append(
-                    {
-                        "request_id": request_id,
-                        "application_id": _id_text(result["values"].get(id_column))
-                        if id_column
-                        else None,
-                        "score": result["score"],
-                        "decision": result["decision"],
-                        "decided_by": result["decided_by"],
-                        "reason_codes": result["reasons"],
-                        "model_version": current.source.label,
-                        "bundle_id": bundle.bundle_id,
-                    }
-                )
-                logged.append(
-                    {
-                        "request_id": request_id,
-                        "logged_at": now,
-                        "source": "rest",
-                        "model_version": current.source.label,
-                        "bundle_id": bundle.bundle_id,
-                        "score": result["score"],
-                        "decision": result["decision"],
-                        "reasons": result["reasons"],
-                        "input": record,
-                        "features": result["features"],
-                    }
-                )
-            prediction_log.append_many(logged)
-            return JSONResponse(out)
-
-    @app.post(
-        "/predict",
-        response_model=list[Prediction],
-        responses=_declare(400, *writes, 413, 422),
-        openapi_extra={
-            "requestBody": {
-                "content": {"application/json": {"examples": {"one": {"value": example}}}}
-            }
-        },
-    )
-    async def predict(
-        body: Union[application, list[application]],  # type: ignore[valid-type]
-        request: Request,
-    ) -> Any:
-        if (refused := _too_many(body)) is not None:
-            return refused
-        items = body if isinstance(body, list) else [body]
-        base_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        return await anyio.to_thread.run_sync(score, items, base_id, limiter=scorers)
-
+    _add_routes(app, application, example_record(schema), writes=(401,) if token else ())
     if token:
         _declare_bearer(app)
     return app
