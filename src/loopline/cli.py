@@ -215,38 +215,29 @@ def validate(
     Exit status: 0 all rows accepted, 1 some rows quarantined, 2 the file cannot be validated.
     """
     dataset = _dataset(dataset)
-    from loopline import ingest
     from loopline.io import DataFileError, read_batch_file
     from loopline.schemas import SchemaFileError, labels_schema, table_schema
-    from loopline.validate import ValidationStopError, check_required_columns, validate_batch
+    from loopline.validate import BatchContext, ValidationStopError, check_batch
 
     try:
         cfg = _config([f"dataset={dataset}"])
         table, key, source = _pick_source(file, cfg, source_name)
-        schema = (
-            labels_schema(cfg.dataset)
-            if table == "labels"
-            else table_schema(cfg.dataset.schema_path)
+        labels = table == "labels"
+        schema = labels_schema(cfg.dataset) if labels else table_schema(cfg.dataset.schema_path)
+        checked = check_batch(
+            read_batch_file(file, source),
+            BatchContext(
+                schema=schema,
+                source=source,
+                source_key=key,
+                file_name=file.name,
+                na_values=cfg.dataset.na_values,
+                period_regex=cfg.dataset.batch_period_regex,
+                id_column=cfg.dataset.id_column,
+                time_column=(cfg.dataset.labels.observed_at if labels else cfg.dataset.time_column),
+            ),
         )
-        raw = read_batch_file(file, source)
-        if not raw.columns and raw.frame.empty and raw.malformed.empty:
-            raise DataFileError(f"{file}: the file is empty (no header, no rows)")
-        result = ingest.normalise(
-            raw,
-            schema=schema,
-            source=source,
-            source_key=key,
-            file_name=file.name,
-            na_values=cfg.dataset.na_values,
-            period_regex=cfg.dataset.batch_period_regex,
-        )
-        check_required_columns(result.missing_columns, file_name=str(file), present=raw.columns)
-        time_column = (
-            cfg.dataset.time_column if table == "applications" else (cfg.dataset.labels.observed_at)
-        )
-        outcome = validate_batch(
-            result.frame, schema=schema, id_column=cfg.dataset.id_column, time_column=time_column
-        )
+        result, outcome = checked.normalised, checked.result
     except (DataFileError, ValidationStopError, SchemaFileError) as exc:
         _fail(str(exc), as_json)
     except Exception as exc:  # e.g. an unknown dataset name from Hydra

@@ -45,7 +45,7 @@ from loopline.io import (
 )
 from loopline.labels import conflicting_ids
 from loopline.schemas import labels_schema
-from loopline.validate import REASONS, check_required_columns, validate_batch
+from loopline.validate import REASONS, BatchContext, check_batch
 
 META = "meta.json"
 LOGGED = ("request_id", "logged_at", "model_version", "bundle_id", "score", "decision")
@@ -94,32 +94,36 @@ def read_labels(
     path: Path, dataset: DatasetConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """Return (accepted, rejected with reasons, counts) of one label file, validated."""
-    schema = labels_schema(dataset)
-    source = SourceConfig()  # label files come in the canonical dialect
-    raw = read_batch_file(path, source)
-    if not raw.columns and raw.frame.empty and raw.malformed.empty:
-        raise DataFileError(f"{path}: the file is empty (no header, no rows)")
-    result = ingest.normalise(
-        raw,
-        schema=schema,
-        source=source,
-        source_key="feedback",
-        file_name=path.name,
-        na_values=dataset.na_values,
-    )
-    check_required_columns(result.missing_columns, file_name=str(path), present=raw.columns)
-    frame = result.frame
+    raw = read_batch_file(path, SourceConfig())  # label files come in the canonical dialect
     key, target = dataset.id_column, dataset.target
-    # conflicting outcomes for one id inside the batch: none of them can be trusted
-    present = frame[[key, target]].dropna()
-    conflicted = conflicting_ids(present[key].astype("str"), present[target])
-    hit = frame[key].astype("str").isin(conflicted).to_numpy()
-    moved = frame[hit].assign(**{REASONS: f"{target}:conflicting_in_batch"})
-    outcome = validate_batch(
-        frame[~hit], schema=schema, id_column=key, time_column=dataset.labels.observed_at
+
+    def conflicting(frame: pd.DataFrame) -> pd.Series:
+        """Conflicting outcomes for one id inside the batch: none of them can be trusted."""
+        present = frame[[key, target]].dropna()
+        hit = (
+            frame[key]
+            .astype("str")
+            .isin(conflicting_ids(present[key].astype("str"), present[target]))
+        )
+        return pd.Series(np.where(hit, f"{target}:conflicting_in_batch", None), index=frame.index)
+
+    checked = check_batch(
+        raw,
+        BatchContext(
+            schema=labels_schema(dataset),
+            source=SourceConfig(),
+            source_key="feedback",
+            file_name=path.name,
+            na_values=dataset.na_values,
+            period_regex=None,
+            id_column=key,
+            time_column=dataset.labels.observed_at,
+        ),
+        set_aside=conflicting,
     )
+    frame, outcome = checked.normalised.frame, checked.result
     accepted = outcome.accepted
-    rejected = pd.concat([outcome.quarantined, moved], ignore_index=True)
+    rejected = pd.concat([outcome.quarantined, checked.set_aside], ignore_index=True)
     counts = {"rows_in": len(frame), "malformed": len(raw.malformed)}
     return accepted.reset_index(drop=True), rejected, counts
 

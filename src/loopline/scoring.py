@@ -1,7 +1,7 @@
 """Batch scoring: a raw batch file in any source's dialect -> scores, decisions and reasons.
 
 A file is read chunk by chunk (`read_chunks`), and each chunk goes through the pipeline's own
-steps: `ingest.normalise` -> `validate.validate_batch` -> `Bundle.score_frame` on the accepted
+steps: `validate.check_batch` (normalise, then validate) -> `Bundle.score_frame` on the accepted
 rows. `score_batches` is that core, with no file I/O; `score_file` reads, writes the scored and
 quarantined rows and appends the prediction log.
 
@@ -62,7 +62,7 @@ from loopline.io import (
     undecodable,
 )
 from loopline.io.tables import TableWriter, output_format
-from loopline.validate import REASONS, check_required_columns, validate_batch
+from loopline.validate import REASONS, BatchContext, check_batch, check_required_columns
 
 SCORE_COLUMNS = ["score", "decision", "decided_by", "reasons"]
 STEPS = ("read", "normalise", "validate", "score", "write", "log")
@@ -261,7 +261,17 @@ def score_batches(
     id_column = dataset.id_column if dataset.id_column in schema.names else None
     scorer = _HistoryCarrier(bundle)
     seen: set[str] = set()
-    checked, first = False, True
+    columns_checked, first = False, True
+    context = BatchContext(
+        schema=schema,
+        source=source,
+        source_key=source_key,
+        file_name=file_name,
+        na_values=dataset.na_values,
+        period_regex=dataset.batch_period_regex,
+        id_column=id_column,
+        time_column=dataset.time_column,
+    )
     iterator = iter(chunks)
     while True:
         started = time.perf_counter()
@@ -269,38 +279,22 @@ def score_batches(
         if raw is None:
             break
         timings = {"read": time.perf_counter() - started}
-        if first and not (raw.columns or len(raw.frame) or len(raw.malformed)):
-            raise DataFileError(f"{file_name}: the file is empty (no header, no rows)")
-        first = False
-        started = time.perf_counter()
-        normalised = ingest.normalise(
+        checked = check_batch(
             raw,
-            schema=schema,
-            source=source,
-            source_key=source_key,
-            file_name=file_name,
-            na_values=dataset.na_values,
-            period_regex=dataset.batch_period_regex,
-        )
-        timings["normalise"] = time.perf_counter() - started
-        if not checked and raw.columns:
-            check_required_columns(
-                normalised.missing_columns, file_name=file_name, present=raw.columns
-            )
-            checked = True
-        started = time.perf_counter()
-        result = validate_batch(
-            normalised.frame,
-            schema=schema,
-            id_column=id_column,
-            time_column=dataset.time_column,
+            context,
             seen_ids=seen,
+            first=first,
+            require_columns=not columns_checked and bool(raw.columns),
         )
+        first, columns_checked = False, columns_checked or bool(raw.columns)
+        normalised, result = checked.normalised, checked.result
+        timings |= checked.timings
+        started = time.perf_counter()
         quarantined, report = _same_file_duplicates(result.quarantined, result.report, id_column)
         if id_column:
             for part in (result.accepted, result.quarantined):
                 seen.update(part[id_column].dropna().to_numpy(dtype=object))
-        timings["validate"] = time.perf_counter() - started
+        timings["validate"] += time.perf_counter() - started
         started = time.perf_counter()
         scores = scorer.score(result.accepted)
         timings["score"] = time.perf_counter() - started
@@ -315,7 +309,7 @@ def score_batches(
         )
     if first:
         raise DataFileError(f"{file_name}: the file is empty (no header, no rows)")
-    if not checked:  # every record was malformed: no column is present
+    if not columns_checked:  # every record was malformed: no column is present
         check_required_columns(list(schema.required), file_name=file_name, present=[])
 
 

@@ -10,7 +10,9 @@ rows_in = accepted + quarantined.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,10 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from loopline import ingest
+from loopline.config import SourceConfig
 from loopline.ingest import AS_OF, PARSE_ERRORS, RAW
+from loopline.io.batches import DataFileError, RawBatch
 from loopline.schemas import UNKNOWN_LEVEL, TableSchema, in_future_mask, to_pandera
 
 REASONS = "_reasons"
@@ -40,6 +45,82 @@ class ValidationResult:
     accepted: pd.DataFrame
     quarantined: pd.DataFrame
     report: dict[str, Any]
+
+
+@dataclass
+class CheckedBatch:
+    """One batch read from a file, normalised and validated (`check_batch`)."""
+
+    normalised: ingest.Normalised  # the canonical frame, missing and extra columns
+    result: ValidationResult  # accepted and quarantined rows, the report
+    set_aside: pd.DataFrame  # rows the caller's `set_aside` moved out before validation
+    timings: dict[str, float]  # seconds spent normalising and validating
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """Where a batch comes from and what it is checked against."""
+
+    schema: TableSchema
+    source: SourceConfig
+    source_key: str
+    file_name: str
+    na_values: list[str]
+    period_regex: str | None
+    id_column: str | None
+    time_column: str | None
+
+
+def check_batch(
+    raw: RawBatch,
+    context: BatchContext,
+    *,
+    seen_ids: set[str] | None = None,
+    set_aside: Callable[[pd.DataFrame], pd.Series] | None = None,
+    first: bool = True,
+    require_columns: bool = True,
+) -> CheckedBatch:
+    """Normalise and validate one batch read from a file: the one path from raw records to
+    accepted and quarantined rows for `loopline validate`, `loopline feedback` and `loopline
+    score` (the pipeline runs the same two steps as two stages, `ingest` and `validate`).
+
+    Raises DataFileError for a first batch with no header and no rows, ValidationStopError when
+    required columns are missing (when `require_columns`). `set_aside` returns the reason for
+    each row to move out before validation (None keeps the row): e.g. conflicting labels.
+    """
+    if first and not (raw.columns or len(raw.frame) or len(raw.malformed)):
+        raise DataFileError(f"{context.file_name}: the file is empty (no header, no rows)")
+    started = time.perf_counter()
+    normalised = ingest.normalise(
+        raw,
+        schema=context.schema,
+        source=context.source,
+        source_key=context.source_key,
+        file_name=context.file_name,
+        na_values=context.na_values,
+        period_regex=context.period_regex,
+    )
+    if require_columns:
+        check_required_columns(
+            normalised.missing_columns, file_name=context.file_name, present=raw.columns
+        )
+    timings = {"normalise": time.perf_counter() - started}
+    started = time.perf_counter()
+    frame, aside = normalised.frame, normalised.frame.iloc[0:0]
+    if set_aside is not None:
+        reasons = set_aside(frame)
+        hit = reasons.notna().to_numpy()
+        aside = frame[hit].assign(**{REASONS: reasons[hit]})
+        frame = frame[~hit]
+    result = validate_batch(
+        frame,
+        schema=context.schema,
+        id_column=context.id_column,
+        time_column=context.time_column,
+        seen_ids=seen_ids,
+    )
+    timings["validate"] = time.perf_counter() - started
+    return CheckedBatch(normalised, result, aside, timings)
 
 
 def mark_unknown_categories(
