@@ -11,13 +11,14 @@ passes when every check holds:
 * no slice with at least `min_slice_rows` rows loses more than `slice_tolerance` AUC beyond
   `slice_z` standard errors of the difference (small slices are noisy; a real loss shows).
 
-The verdict and its evidence are a plain dict (reports/gate.json, and the challenger's MLflow
-run); moving the `champion` alias is the caller's act.
+The verdict is a `GateVerdict` (its `to_dict` goes into reports/gate.json with the evidence, and
+into the challenger's MLflow run); moving the `champion` alias is the caller's act.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,17 +61,62 @@ def with_history(bundle: Bundle, other: Bundle) -> Bundle:
     return dataclasses.replace(bundle, history_rows=other.history_rows, history=other.history)
 
 
+@dataclass(frozen=True)
+class Check:
+    """One check of the gate: its name, whether it held, and the comparison as written."""
+
+    check: str  # min_auc, max_ece, auc_gain, profit, slices
+    passed: bool
+    detail: str  # "ECE 0.0830 > 0.05": the figure, the comparison the way it came out, the limit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "passed": self.passed, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Check:
+        return cls(check=doc["check"], passed=doc["passed"], detail=doc["detail"])
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """The gate's verdict: every check made; it passes when all of them hold."""
+
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def reasons(self) -> list[str]:
+        """The failed checks' details."""
+        return [c.detail for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict as reports/gate.json holds it: passed, checks, reasons."""
+        return {
+            "passed": self.passed,
+            "checks": [c.to_dict() for c in self.checks],
+            "reasons": self.reasons,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> GateVerdict:
+        """The verdict in a gate.json (its other keys, the evidence, are left aside)."""
+        return cls(tuple(Check.from_dict(c) for c in doc["checks"]))
+
+
 def decide(
     challenger: dict[str, Any], champion: dict[str, Any] | None, cfg: GateConfig
-) -> dict[str, Any]:
+) -> GateVerdict:
     """Return the verdict: passed, and each check with its figures."""
-    checks: list[dict[str, Any]] = []
+    checks: list[Check] = []
     negate = {">=": "<", "<=": ">"}
 
     def check(name: str, ok: bool, figure: str, op: str, limit: str, note: str = "") -> None:
         # the comparison is written the way it came out: "ECE 0.0830 > 0.05" for a failure
         detail = f"{figure} {op if ok else negate[op]} {limit}{note}"
-        checks.append({"check": name, "passed": bool(ok), "detail": detail})
+        checks.append(Check(name, bool(ok), detail))
 
     auc, ece = challenger.get("roc_auc"), challenger.get("ece")
     check(
@@ -107,9 +153,7 @@ def decide(
         )
         worst = _worst_slice(challenger["slices"], champion["slices"], cfg.slice_z)
         if worst is None:
-            checks.append(
-                {"check": "slices", "passed": True, "detail": "no slice large enough to compare"}
-            )
+            checks.append(Check("slices", True, "no slice large enough to compare"))
         else:
             name, drop = worst
             check(
@@ -119,17 +163,10 @@ def decide(
                 "<=",
                 f"{cfg.slice_tolerance}",
             )
-    passed = all(c["passed"] for c in checks)
-    return {
-        "passed": passed,
-        "checks": checks,
-        "reasons": [c["detail"] for c in checks if not c["passed"]],
-    }
+    return GateVerdict(tuple(checks))
 
 
-def action(
-    verdict: dict[str, Any], *, challenger: str, champion: str | None, cfg: GateConfig
-) -> str:
+def action(verdict: GateVerdict, *, challenger: str, champion: str | None, cfg: GateConfig) -> str:
     """Return what happens to the challenger: promoted, passed but kept back, or rejected.
 
     A first model (no champion yet) is judged on the absolute checks alone; when it fails one,
@@ -138,9 +175,9 @@ def action(
     """
     if champion == challenger:
         return f"champion already: version {challenger}"
-    if verdict["passed"] and cfg.auto_promote:
+    if verdict.passed and cfg.auto_promote:
         return f"promoted: version {challenger} replaces {champion or 'no champion (first model)'}"
-    if verdict["passed"]:
+    if verdict.passed:
         return f"passed, not promoted (gate.auto_promote is false): `loopline promote {challenger}`"
     if champion is None:
         return (

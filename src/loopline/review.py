@@ -226,11 +226,8 @@ def _gate_section(sides: _Sides) -> list[str]:
     if challenger is None:
         return [*lines, "No workspace metrics: the gate cannot judge."]
     verdict = gate.decide(challenger, champion, gate_cfg or GateConfig())
-    lines += [f"**{'PASS' if verdict['passed'] else 'FAIL'}**", ""]
-    lines += [
-        f"- {'✅' if c['passed'] else '❌'} `{c['check']}`: {c['detail']}"
-        for c in verdict["checks"]
-    ]
+    lines += [f"**{'PASS' if verdict.passed else 'FAIL'}**", ""]
+    lines += [f"- {'✅' if c.passed else '❌'} `{c.check}`: {c.detail}" for c in verdict.checks]
     lines.append("")
     lines.append(
         "Each side's own test split (different rows when the data changed); the `gate` "

@@ -60,7 +60,7 @@ def judge_challenger(cfg: Config) -> dict:
         "champion_before": champion,
         "champion_after": registry.champion_version(name),
         "action": action,
-        **verdict,
+        **verdict.to_dict(),
         "rows": len(rows),
         "evaluated_on": {
             "split": "test",
