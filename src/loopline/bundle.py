@@ -79,8 +79,8 @@ class Bundle:
     dataset: DatasetConfig
     features_cfg: FeaturesConfig
     schema: TableSchema
-    state: dict[str, Any]
-    spec: dict[str, Any]
+    state: preprocess.PreprocessState
+    spec: features.FeatureSpec
     booster: xgb.Booster
     threshold: float
     policy: PolicyConfig
@@ -131,10 +131,10 @@ class Bundle:
         self._row_booster = self.booster.copy()
         self._row_booster.set_param({"nthread": 1})
         self._feature_types = self.booster.feature_types  # a C call each time it is read
-        self.feature_names: list[str] = list(self.spec["feature_names"])
+        self.feature_names: list[str] = list(self.spec.feature_names)
         self._derived = {n: compile_expression(e) for n, e in self.dataset.derived.items()}
         self._levels = {
-            c: {v: i for i, v in enumerate(lv)} for c, lv in self.spec["categorical"].items()
+            c: {v: i for i, v in enumerate(lv)} for c, lv in self.spec.categorical.items()
         }
         self._rules = policy.compile_rules(self.policy)
 
@@ -227,13 +227,13 @@ class Bundle:
         """Model inputs as floats, categories as their codes (what XGBoost sees)."""
         columns = [
             x[c].cat.codes.to_numpy(dtype="float64")
-            if c in self.spec["categorical"]
+            if c in self.spec.categorical
             else x[c].to_numpy(dtype="float64", na_value=np.nan)
             for c in self.feature_names
         ]
         out = np.column_stack(columns)
         for j, c in enumerate(self.feature_names):
-            if c in self.spec["categorical"]:
+            if c in self.spec.categorical:
                 out[out[:, j] < 0, j] = np.nan
         return out
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -142,26 +144,64 @@ def build_features(
     return pd.concat(parts, axis=1)
 
 
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The model's inputs (`features.json`): their order, each categorical input's levels, and
+    which inputs are engineered here (the rest are preprocessed columns).
+
+    `to_json` gives the document the features stage always wrote, key for key (the bundle id
+    hashes it).
+    """
+
+    feature_names: tuple[str, ...]  # the model's input columns, in the model's order
+    categorical: Mapping[str, tuple[str, ...]]  # levels, __other__ last
+    engineered: tuple[str, ...]
+
+    @property
+    def numeric(self) -> list[str]:
+        """The inputs that are numbers (every input but the categorical ones), in order."""
+        return [c for c in self.feature_names if c not in self.categorical]
+
+    def levels(self) -> dict[str, list[str]]:
+        """Each categorical input's levels as lists (for JSON documents and pandas)."""
+        return {column: list(lv) for column, lv in self.categorical.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "feature_names": list(self.feature_names),
+            "categorical": self.levels(),
+            "engineered": list(self.engineered),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> FeatureSpec:
+        return cls(
+            feature_names=tuple(doc["feature_names"]),
+            categorical={c: tuple(lv) for c, lv in doc["categorical"].items()},
+            engineered=tuple(doc["engineered"]),
+        )
+
+
 def feature_spec(
-    *, numeric: list[str], categorical: dict[str, list[str]], engineered: list[str]
-) -> dict[str, Any]:
+    *, numeric: list[str], categorical: Mapping[str, Sequence[str]], engineered: list[str]
+) -> FeatureSpec:
     """Return the ordered list of model inputs and the categorical levels (features.json)."""
-    return {
-        "feature_names": [*numeric, *categorical, *engineered],
-        "categorical": categorical,
-        "engineered": engineered,
-    }
+    return FeatureSpec(
+        feature_names=(*numeric, *categorical, *engineered),
+        categorical={c: tuple(lv) for c, lv in categorical.items()},
+        engineered=tuple(engineered),
+    )
 
 
-def model_frame(frame: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
+def model_frame(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """Return exactly the model's input columns, categories with the levels it was trained on."""
-    out = frame[spec["feature_names"]].copy()
-    for column, levels in spec["categorical"].items():
+    out = frame[list(spec.feature_names)].copy()
+    for column, levels in spec.categorical.items():
         if not isinstance(out[column].dtype, pd.CategoricalDtype) or list(
             out[column].cat.categories
         ) != list(levels):
             out[column] = pd.Categorical(
-                out[column].astype("str").where(out[column].notna()), categories=levels
+                out[column].astype("str").where(out[column].notna()), categories=list(levels)
             )
     return out
 

@@ -27,7 +27,7 @@ quality breach or decayed realised performance; single drifted inputs are listed
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +40,7 @@ from loopline.config import MonitorConfig, MonitorThresholds
 from loopline.feedback import application_times
 from loopline.io.predlog import FEATURE_PREFIX, INPUT_PREFIX
 from loopline.labels import outcome
+from loopline.preprocess import NumericRule, PreprocessState
 
 HEALTHY, RETRAIN, INSUFFICIENT = "healthy", "retrain", "insufficient_data"
 
@@ -76,7 +77,7 @@ class MonitoredModel:
 
     bundle_id: str
     reference: Reference
-    state: dict[str, Any]  # preprocess.json: the clip bounds and category levels it learned
+    state: PreprocessState  # preprocess.json: the clip bounds and category levels it learned
     input_columns: tuple[str, ...]
     info: dict[str, Any] | None = None  # name, version, dataset: the report's "model"
 
@@ -190,8 +191,8 @@ def quality_section(
         "quarantined": quarantined,
         "quarantine_rate": _rate(quarantined, rows_in),
         "missing_rate": _missing_rates(rows, model.input_columns),
-        "out_of_range_rate": _out_of_range_rates(rows, model.state.get("numeric", {})),
-        "unknown_category_rate": _unknown_category_rates(rows, model.state.get("categorical", {})),
+        "out_of_range_rate": _out_of_range_rates(rows, model.state.numeric),
+        "unknown_category_rate": _unknown_category_rates(rows, model.state.categorical),
     }
     section["breaches"] = _quality_breaches(section, cfg.thresholds)
     return section
@@ -205,31 +206,33 @@ def _missing_rates(rows: pd.DataFrame, input_columns: Iterable[str]) -> dict[str
     return missing
 
 
-def _out_of_range_rates(rows: pd.DataFrame, numeric: dict[str, dict]) -> dict[str, float | None]:
+def _out_of_range_rates(
+    rows: pd.DataFrame, numeric: Mapping[str, NumericRule]
+) -> dict[str, float | None]:
     out_of_range = {}
-    for column, spec in numeric.items():
+    for column, rule in numeric.items():
         values = rows.get(f"{INPUT_PREFIX}{column}")
         if values is None:
             continue
         x = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
         x = x[np.isfinite(x)]
-        low = -np.inf if spec["low"] is None else spec["low"]
-        high = np.inf if spec["high"] is None else spec["high"]
+        low = -np.inf if rule.low is None else rule.low
+        high = np.inf if rule.high is None else rule.high
         out_of_range[column] = _rate(int(((x < low) | (x > high)).sum()), len(x))
     return out_of_range
 
 
 def _unknown_category_rates(
-    rows: pd.DataFrame, categorical: dict[str, dict]
+    rows: pd.DataFrame, categorical: Mapping[str, tuple[str, ...]]
 ) -> dict[str, float | None]:
     unknown = {}
-    for column, spec in categorical.items():
+    for column, levels in categorical.items():
         values = rows.get(f"{INPUT_PREFIX}{column}")
         if values is None:
             continue
         present = values.dropna().astype("str").to_numpy(dtype=object)
-        levels = set(spec["levels"])
-        unseen = sum(1 for v in present if v not in levels)
+        known = set(levels)
+        unseen = sum(1 for v in present if v not in known)
         unknown[column] = _rate(unseen, len(present))
     return unknown
 

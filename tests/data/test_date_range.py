@@ -20,6 +20,7 @@ from loopline import drift, feedback, monitor
 from loopline.cli import app
 from loopline.config import MonitorConfig
 from loopline.io.predlog import PredictionLog, read_log
+from loopline.preprocess import NumericRule, PreprocessState
 from loopline.schemas import RowValidator, SchemaFileError, parse_table_schema
 
 from .test_verdicts import DATASET, GOOD, NA, SCHEMA, _jsonl, stage_verdicts
@@ -180,7 +181,12 @@ def test_monitor_and_feedback_read_a_log_with_an_old_bad_record(tmp_path: Path) 
         monitor.MonitoredModel(
             bundle_id="b1",
             reference=monitor.Reference.from_json(reference),
-            state={"numeric": {"age": {"low": 18.0, "high": 80.0, "fill": 40.0}}},
+            state=PreprocessState(
+                version=1,
+                rows=500,
+                numeric={"age": NumericRule(low=18.0, high=80.0, fill=40.0)},
+                categorical={},
+            ),
             input_columns=("age",),
         ),
         monitor.Outcomes(target="defaulted", positive_label=1, profit_good=0.1, loss_default=0.6),

@@ -275,7 +275,7 @@ SPEC = feature_spec(
 
 
 def test_feature_spec() -> None:
-    assert SPEC == {
+    assert SPEC.to_json() == {
         "feature_names": ["income", "region", "lti"],
         "categorical": {"region": ["n", "s", "__other__"]},
         "engineered": ["lti"],

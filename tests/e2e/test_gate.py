@@ -63,11 +63,11 @@ def _shuffled_label_bundle(repo: Repo, target: Path) -> Path:
     import xgboost as xgb
 
     from loopline import bundle, train
-    from loopline.features import model_frame
+    from loopline.features import FeatureSpec, model_frame
     from loopline.io import file_sha256, read_json, write_json
 
     shutil.copytree(repo.path / "models/loans", target)
-    spec = read_json(target / "features.json")
+    spec = FeatureSpec.from_json(read_json(target / "features.json"))
     frame = pd.read_parquet(repo.path / "data/processed/loans/features.parquet")
     rows = frame[frame["split"] == "train"]
     y = np.random.default_rng(0).permutation(rows["_target"].to_numpy())

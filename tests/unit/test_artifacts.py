@@ -11,6 +11,7 @@ import xgboost as xgb
 import yaml
 
 from loopline.config import ArtifactsConfig
+from loopline.features import FeatureSpec
 from loopline.io import atomic_directory, atomic_path
 from loopline.io.artifacts import BUNDLE_FILES, ModelDir
 
@@ -47,10 +48,11 @@ def test_saved_booster_is_byte_identical_to_save_model(tmp_path: Path) -> None:
 
 def test_names_come_from_config(tmp_path: Path) -> None:
     folder = ModelDir(tmp_path, ArtifactsConfig(features="spec.json", model="m.json"))
-    folder.write_spec({"feature_names": ["a"]})
+    spec = FeatureSpec(feature_names=("a",), categorical={}, engineered=())
+    folder.write_spec(spec)
     folder.save_booster(_booster())
     assert (tmp_path / "spec.json").is_file() and (tmp_path / "m.json").read_text().startswith("{")
-    assert folder.read_spec() == {"feature_names": ["a"]}
+    assert folder.read_spec() == spec
 
 
 def test_bundle_digests_list_the_bundle_files_in_manifest_order(tmp_path: Path) -> None:

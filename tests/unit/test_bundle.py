@@ -84,7 +84,7 @@ def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
     return mark_unknown_categories(frame, parse_table_schema(SCHEMA))[0]
 
 
-def _full(frame: pd.DataFrame, state: dict) -> pd.DataFrame:
+def _full(frame: pd.DataFrame, state: preprocess.PreprocessState) -> pd.DataFrame:
     pre = preprocess.apply(frame, state)
     return pd.concat(
         [
@@ -107,7 +107,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     )
     spec = features.feature_spec(
         numeric=["age", "income"],
-        categorical={c: s["levels"] for c, s in state["categorical"].items()},
+        categorical=state.categorical,
         engineered=[*DATASET.derived, *FEATURES.time_features],
     )
     x = features.model_frame(_full(rows, state), spec)
@@ -193,7 +193,7 @@ def test_record_path_features_equal_the_batch_path_features(
     unknown = bundle.features_record(bundle.check_record(_record(new_rows.iloc[0]))[0])[1]
     assert (
         unknown["purpose"] == preprocess.OTHER
-        and unknown["income"] == bundle.state["numeric"]["income"]["low"]
+        and unknown["income"] == bundle.state.numeric["income"].low
     )
 
 

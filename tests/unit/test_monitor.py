@@ -8,6 +8,7 @@ import pytest
 
 from loopline import drift, monitor
 from loopline.config import MonitorConfig
+from loopline.preprocess import NumericRule, PreprocessState
 
 RNG_SEED = 7
 N = 4000
@@ -37,14 +38,16 @@ def reference() -> dict:
     return ref
 
 
-STATE = {
-    "numeric": {
-        "income": {"low": 15000.0, "high": 200000.0, "fill": 50000.0},
-        "ratio": {"low": 0.0, "high": 1.0, "fill": 0.2},
-        "age": {"low": 18.0, "high": 80.0, "fill": 40.0},
+STATE = PreprocessState(
+    version=1,
+    rows=N,
+    numeric={
+        "income": NumericRule(low=15000.0, high=200000.0, fill=50000.0),
+        "ratio": NumericRule(low=0.0, high=1.0, fill=0.2),
+        "age": NumericRule(low=18.0, high=80.0, fill=40.0),
     },
-    "categorical": {"channel": {"levels": ["branch", "broker", "online", "__other__"]}},
-}
+    categorical={"channel": ("branch", "broker", "online", "__other__")},
+)
 
 
 def log_frame(features: pd.DataFrame, start: str, score: np.ndarray, bundle="b1") -> pd.DataFrame:

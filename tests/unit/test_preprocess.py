@@ -16,6 +16,8 @@ from loopline.config import DatasetConfig, PreprocessConfig
 from loopline.preprocess import (
     OTHER,
     VERSION,
+    NumericRule,
+    PreprocessState,
     apply,
     apply_record,
     categorical,
@@ -39,7 +41,7 @@ def _table() -> pd.DataFrame:
     ).astype({"region": "str"})
 
 
-def _fit(frame: pd.DataFrame, cfg: PreprocessConfig = CFG) -> dict:
+def _fit(frame: pd.DataFrame, cfg: PreprocessConfig = CFG) -> PreprocessState:
     train = frame[frame["split"] == "train"]
     return fit(train, numeric=["income"], categorical=["region"], cfg=cfg)
 
@@ -47,7 +49,7 @@ def _fit(frame: pd.DataFrame, cfg: PreprocessConfig = CFG) -> dict:
 def test_fit_learns_from_train_rows() -> None:
     state = _fit(_table())
     # train incomes 10, 20, 40, 1000: median 30, quantile 0.75 = 280
-    assert state == {
+    assert state.to_json() == {
         "version": VERSION,
         "rows": 5,
         "numeric": {"income": {"fill": 30.0, "low": 10.0, "high": 280.0}},
@@ -77,7 +79,7 @@ def test_impute_none_keeps_missing() -> None:
     cfg = PreprocessConfig(clip_quantiles=[0.0, 1.0], impute="none", min_category_count=1)
     frame = _table()
     state = _fit(frame, cfg)
-    assert state["numeric"]["income"] == {"fill": None, "low": 10.0, "high": 1000.0}
+    assert state.numeric["income"] == NumericRule(fill=None, low=10.0, high=1000.0)
     out = apply(frame, state)
     np.testing.assert_array_equal(
         out["income"], [10.0, 20.0, np.nan, 40.0, 1000.0, 10.0, 1000.0, np.nan]
@@ -87,7 +89,7 @@ def test_impute_none_keeps_missing() -> None:
 def test_all_missing_train_column() -> None:
     frame = pd.DataFrame({"income": [np.nan, np.nan], "region": ["n", "n"], "split": "train"})
     state = _fit(frame)
-    assert state["numeric"]["income"] == {"fill": None, "low": None, "high": None}
+    assert state.numeric["income"] == NumericRule(fill=None, low=None, high=None)
     out = apply(pd.DataFrame({"income": [5.0, np.nan], "region": ["n", "s"]}), state)
     np.testing.assert_array_equal(out["income"], [5.0, np.nan])
 
@@ -120,7 +122,7 @@ def test_categorical(values: list, expected: list) -> None:
 def test_state_is_json_serialisable() -> None:
     frame = _table()
     state = _fit(frame)
-    restored = json.loads(json.dumps(state))
+    restored = PreprocessState.from_json(json.loads(json.dumps(state.to_json())))
     assert restored == state
     pd.testing.assert_frame_equal(apply(frame, restored), apply(frame, state))
     # a single request is preprocessed the same way as the batch it came from
@@ -193,7 +195,7 @@ texts = st.one_of(st.none(), st.sampled_from([*LEVELS, OTHER, "unknown", "A", " 
 
 
 @st.composite
-def states(draw: st.DrawFn) -> dict:
+def states(draw: st.DrawFn) -> PreprocessState:
     """A preprocessing state as `fit` writes it: bounds may be None, low <= high."""
     numeric = {}
     for column in ("x", "y", "z")[: draw(st.integers(1, 3))]:
@@ -207,7 +209,8 @@ def states(draw: st.DrawFn) -> dict:
         column: {"levels": [*draw(st.lists(st.sampled_from(LEVELS), unique=True)), OTHER]}
         for column in ("c", "d")[: draw(st.integers(0, 2))]
     }
-    return {"version": VERSION, "rows": 10, "numeric": numeric, "categorical": categorical}
+    doc = {"version": VERSION, "rows": 10, "numeric": numeric, "categorical": categorical}
+    return PreprocessState.from_json(doc)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -221,7 +224,9 @@ def states(draw: st.DrawFn) -> dict:
         max_size=15,
     ),
 )
-def test_apply_record_agrees_with_apply_on_every_row(state: dict, rows: list[dict]) -> None:
+def test_apply_record_agrees_with_apply_on_every_row(
+    state: PreprocessState, rows: list[dict]
+) -> None:
     """The record path and the batch path give every row the same preprocessed values."""
     frame = pd.DataFrame(
         {
@@ -231,15 +236,15 @@ def test_apply_record_agrees_with_apply_on_every_row(state: dict, rows: list[dic
         }
     )
     batch = apply(frame, state)
-    columns = [*state["numeric"], *state["categorical"]]
+    columns = [*state.numeric, *state.categorical]
     for i, row in enumerate(rows):
         one = apply_record(row, state)
         assert list(one) == columns  # only the model's input columns, in state order
-        for column in state["numeric"]:
+        for column in state.numeric:
             expected = batch[column].iloc[i]
             assert isinstance(one[column], float)
             assert one[column] == expected or (math.isnan(one[column]) and math.isnan(expected))
-        for column in state["categorical"]:
+        for column in state.categorical:
             expected = batch[column].iloc[i]
             assert one[column] == (None if pd.isna(expected) else expected), (row, state)
 

@@ -15,6 +15,7 @@ import pandas as pd
 import xgboost as xgb
 
 from loopline.config import ArtifactsConfig
+from loopline.features import FeatureSpec
 from loopline.io.files import (
     file_sha256,
     read_json,
@@ -23,6 +24,7 @@ from loopline.io.files import (
     write_json,
     write_table,
 )
+from loopline.preprocess import PreprocessState
 
 # the files a bundle is made of, in the order bundle.json lists their digests (the manifest
 # itself and the training-only baseline are not among them)
@@ -65,21 +67,21 @@ class ModelDir:
         """Return the SHA-256 of the model file (what the policy and the registry record)."""
         return file_sha256(self.path("model"))
 
-    def read_state(self) -> dict[str, Any]:
+    def read_state(self) -> PreprocessState:
         """Return the fitted preprocessing state."""
-        return read_json(self.path("preprocess"))
+        return PreprocessState.from_json(read_json(self.path("preprocess")))
 
-    def write_state(self, state: dict[str, Any]) -> Path:
+    def write_state(self, state: PreprocessState) -> Path:
         """Write the preprocessing state."""
-        return write_json(state, self.path("preprocess"))
+        return write_json(state.to_json(), self.path("preprocess"))
 
-    def read_spec(self) -> dict[str, Any]:
+    def read_spec(self) -> FeatureSpec:
         """Return the feature spec (feature names, categorical levels)."""
-        return read_json(self.path("features"))
+        return FeatureSpec.from_json(read_json(self.path("features")))
 
-    def write_spec(self, spec: dict[str, Any]) -> Path:
+    def write_spec(self, spec: FeatureSpec) -> Path:
         """Write the feature spec."""
-        return write_json(spec, self.path("features"))
+        return write_json(spec.to_json(), self.path("features"))
 
     def read_baseline(self) -> dict[str, Any]:
         """Return the logistic-regression baseline."""

@@ -43,8 +43,8 @@ def reference(cfg: Config, model_dir: ModelDir) -> dict:
     spec = model_dir.read_spec()
     frame = read_table(cfg.paths.features)
     inputs = model_frame(frame[frame[SPLIT] == "train"], spec)
-    categorical = list(spec["categorical"])
-    numeric = [c for c in spec["feature_names"] if c not in categorical]
+    categorical = list(spec.categorical)
+    numeric = spec.numeric
     stats = drift.reference_stats(inputs, numeric=numeric, categorical=categorical)
     valid = frame[frame[SPLIT] == "valid"]
     booster = model_dir.load_booster()

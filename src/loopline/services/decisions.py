@@ -76,7 +76,7 @@ def choose_policy(cfg: Config) -> dict:
         }
     )
     write_table(confusion, reports / "plots" / "confusion.csv")
-    doc = policy.policy_document(threshold, p, model_dir.model_sha256(), spec["feature_names"])
+    doc = policy.policy_document(threshold, p, model_dir.model_sha256(), list(spec.feature_names))
     model_dir.write_policy(doc)
     summary = {"threshold": threshold}
     for name, curve in zip(("valid", "test"), curves, strict=True):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from loopline import train
 from loopline.config import Config
-from loopline.features import model_frame
+from loopline.features import FeatureSpec, model_frame
 from loopline.io import read_table
 from loopline.io.artifacts import ModelDir
 from loopline.services import ServiceError
@@ -47,14 +47,14 @@ def train_models(cfg: Config) -> dict:
     summary["warm_start"] = note
     model_dir.save_booster(booster)
     baseline = train.train_baseline(
-        x["train"], y["train"], categorical=spec["categorical"], c=cfg.train.baseline_c
+        x["train"], y["train"], categorical=spec.levels(), c=cfg.train.baseline_c
     )
     model_dir.write_baseline(baseline)
     summary |= {"train_rows": len(parts["train"]), "valid_rows": len(parts["valid"])}
     return summary
 
 
-def _warm_start(cfg: Config, spec: dict) -> tuple[object | None, str]:
+def _warm_start(cfg: Config, spec: FeatureSpec) -> tuple[object | None, str]:
     """Return the champion's booster to continue from (train.warm_start: champion), and why."""
     if cfg.train.warm_start == "scratch":
         return None, "scratch"
@@ -78,10 +78,7 @@ def _warm_start(cfg: Config, spec: dict) -> tuple[object | None, str]:
         return None, "scratch (no champion yet)"
     champion = ModelDir(found.path, cfg.artifacts)
     old = champion.read_spec()
-    if (
-        old.get("feature_names") != spec["feature_names"]
-        or old.get("categorical") != spec["categorical"]
-    ):
+    if old.feature_names != spec.feature_names or old.categorical != spec.categorical:
         log.warning("champion %s has other features or levels: training from scratch", found.label)
         return None, f"scratch (champion {found.label} has other features)"
     return champion.load_booster(), f"champion {found.label}"

@@ -22,8 +22,8 @@ def task(cfg: Config) -> None:
         frame, dataset=cfg.dataset, cfg=cfg.features, target=TARGET, label_time=LABEL_TIME
     )
     spec = features.feature_spec(
-        numeric=list(state["numeric"]),
-        categorical={c: s["levels"] for c, s in state["categorical"].items()},
+        numeric=list(state.numeric),
+        categorical=state.categorical,
         engineered=list(engineered.columns),
     )
     model_dir.write_spec(spec)
