@@ -25,12 +25,12 @@ params: venv ## Recompose params.yaml from conf/ (run after editing conf/)
 run: venv ## Run the whole pipeline (dvc repro); a second run reproduces nothing
 	$(BIN)/dvc repro
 
-test: venv ## Run the test suite, end-to-end dvc tests included (installs Chromium if missing)
+test: venv ## The whole suite on every core, end-to-end tests included, with coverage (installs Chromium if missing)
 	scripts/ensure-chromium
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile --durations=10 --cov --cov-report=term:skip-covered
 
-test-fast: venv ## The edit-test loop: every test but the end-to-end ones (no dvc repro, no browser)
-	$(BIN)/pytest -q -p no:cacheprovider --ignore=tests/e2e -m "not slow and not browser"
+test-fast: venv ## The edit-test loop: unit, data and model tests (no dvc repro, no browser), on every core
+	$(BIN)/pytest -q -p no:cacheprovider -n auto --ignore=tests/e2e -m "not slow and not browser"
 
 bench: venv ## Benchmarks (batch, REST, drift vs Evidently, incremental repro, malformed traffic) -> BENCHMARKS.md; needs `make run` first
 	$(BIN)/python -m bench.batch

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from loopline.config import DatasetConfig, SplitConfig
 from loopline.ingest import AS_OF
@@ -105,6 +104,8 @@ def assign_split(
         split.loc[ordered[n - n_valid - n_test : n - n_test]] = "valid"
         split.loc[ordered[n - n_test :]] = "test"
         return split
+    from sklearn.model_selection import train_test_split  # ~0.7 s to import: only when random
+
     y = frame.loc[labelled, TARGET]
     rest, test = train_test_split(labelled, test_size=n_test, stratify=y, random_state=seed)
     train, valid = train_test_split(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from loopline import workspace
 
@@ -66,11 +69,57 @@ def make_repo(tmp: Path, **defaults: str) -> Repo:
     return repo
 
 
+def _shared_root(factory: pytest.TempPathFactory) -> Path:
+    """A folder every test process of this run sees (pytest-xdist workers share the parent)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
-def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    """A copy of the repository on the tiny configuration, after one full `dvc repro`."""
-    repo = make_repo(tmp_path_factory.mktemp("loopline"), experiment="tiny")
-    repo.first_run = repo.repro()  # type: ignore[attr-defined]
+def tiny_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The tiny configuration after one full `dvc repro`, built once per test run (whichever
+    worker comes first builds it, the others wait) and never used directly: tests get copies."""
+    root = _shared_root(tmp_path_factory)
+    path, log = root / "tiny-template", root / "tiny-template.first-run.txt"
+    with FileLock(str(root / "tiny-template.lock")):
+        if not log.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            repo = make_repo(path, experiment="tiny")
+            log.write_text(repo.repro().stdout)
+    return path, log.read_text()
+
+
+def copy_workspace(template: Path, dest: Path) -> Repo:
+    """Copy a built workspace (git, DVC cache, MLflow store, data) to dest, as `mv` would leave
+    it. MLflow records artifact locations as absolute URIs, so they are rewritten to the copy's
+    own mlartifacts/; nothing in the copy points back at the template."""
+    shutil.copytree(template, dest, symlinks=True)
+    old, new = f"{template}/", f"{dest}/"
+    store = sqlite3.connect(dest / "mlflow.db")
+    with store:
+        tables = [r[0] for r in store.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for column in store.execute(f'PRAGMA table_info("{table}")'):
+                if "CHAR" in column[2].upper() or "TEXT" in column[2].upper():
+                    name = column[1]
+                    store.execute(
+                        f'UPDATE "{table}" SET "{name}" = REPLACE("{name}", ?, ?) '
+                        f'WHERE "{name}" LIKE ?',
+                        (old, new, f"%{old}%"),
+                    )
+    store.execute("VACUUM")  # no stale page keeps the old paths
+    store.close()
+    for model in (dest / "mlartifacts").rglob("MLmodel"):
+        model.write_text(model.read_text().replace(old, new))
+    return Repo(dest)
+
+
+@pytest.fixture(scope="module")
+def tiny_repo(tiny_template: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    """This module's own copy of the tiny configuration after one full `dvc repro`."""
+    template, first_run = tiny_template
+    repo = copy_workspace(template, tmp_path_factory.mktemp("tiny") / "repo")
+    repo.first_run = subprocess.CompletedProcess(["dvc", "repro"], 0, first_run, "")  # type: ignore[attr-defined]
     return repo
 
 

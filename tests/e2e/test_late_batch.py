@@ -5,19 +5,17 @@ validated, whatever its file name (issue 10)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from .conftest import make_repo, ran_stages
+from .conftest import Repo, ran_stages
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_late_batch_for_an_earlier_month_is_kept_and_ingested_alone(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "repo", experiment="tiny")
-    repo.repro()
+def test_a_late_batch_for_an_earlier_month_is_kept_and_ingested_alone(tiny_repo: Repo) -> None:
+    repo = tiny_repo
     before = pd.read_parquet(repo.path / "data/processed/loans/features.parquet")
     source = repo.path / "data/raw/loans/simulated/applications/2024-02_api.jsonl"
     records = [json.loads(line) for line in source.read_text().splitlines()[:40]]

@@ -101,7 +101,7 @@ def test_every_period_has_a_monitoring_report(loop) -> None:
 
 @pytest.mark.browser
 def test_a_real_monitoring_page_renders_in_headless_chromium(loop, tmp_path: Path) -> None:
-    from ..test_report import chromium, run_chromium
+    from tests.unit.test_report import chromium, run_chromium
 
     work, _, _ = loop
     folder = work / "reports/loop/period_03"

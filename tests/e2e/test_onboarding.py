@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import make_repo
+from .conftest import Repo, make_repo
 from .datasets import CREDIT_NAMES, credit_file, credit_frame, income_file, income_frame
 from .service import serving
 
@@ -90,9 +90,9 @@ def test_a_new_dataset_from_file_to_served_model(name: str, tmp_path: Path) -> N
     print(f"{name}: init-dataset to served model {seconds:.1f} s, test ROC AUC {auc:.3f}")
 
 
-def test_datasets_do_not_clobber_each_other(tmp_path: Path) -> None:
+def test_datasets_do_not_clobber_each_other(tiny_repo: Repo, tmp_path: Path) -> None:
     """Switching the active dataset keeps the other's models, reports and registered model."""
-    repo = make_repo(tmp_path / "repo", experiment="tiny")
+    repo = tiny_repo  # loans, after a full `dvc repro`
     source = credit_file(tmp_path)
     repo.run("loopline", "init-dataset", str(source), "--name", "credit", *CASES["credit"]["args"])
     repo.run("loopline", "use", "credit")

@@ -238,3 +238,16 @@ def test_census_dataset_runs_through_the_same_stages(repo_factory) -> None:
     features = json.loads(Path(repo.path / "models/census/features.json").read_text())
     assert "capital_net" in features["feature_names"]
     assert "prior_apps_30d" not in features["feature_names"]
+
+
+def test_a_copied_workspace_names_only_itself(tiny_repo: Repo, tiny_template) -> None:
+    """The suite copies one built workspace to each module (conftest.copy_workspace): the
+    copy's MLflow store and model files must point into the copy, never at the template."""
+    template = str(tiny_template[0]).encode()
+    for file in tiny_repo.path.rglob("*"):
+        if file.is_file() and ".git" not in file.parts:
+            assert template not in file.read_bytes(), file
+    run_id = _json(tiny_repo, "reports/loans/mlflow_run.json")["run_id"]
+    db = sqlite3.connect(tiny_repo.path / "mlflow.db")
+    [(uri,)] = db.execute("SELECT artifact_uri FROM runs WHERE run_uuid = ?", (run_id,))
+    assert uri.startswith((tiny_repo.path / "mlartifacts").as_uri())

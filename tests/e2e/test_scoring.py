@@ -22,7 +22,7 @@ from loopline.config import SourceConfig
 from loopline.io.predlog import read_log
 from loopline.scoring import ScoreSummary, read_chunks, score_batches, score_file
 
-from .conftest import Repo, make_repo
+from .conftest import Repo
 
 pytestmark = pytest.mark.slow
 
@@ -31,11 +31,9 @@ EARLIER = "application_id:duplicate_of_earlier_batch"
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    """A copy of the repository on the tiny configuration, after one full `dvc repro`."""
-    repo = make_repo(tmp_path_factory.mktemp("scoring"), experiment="tiny")
-    repo.repro()
-    return repo
+def repo(tiny_repo: Repo) -> Repo:
+    """This module's copy of the repository on the tiny configuration, after `dvc repro`."""
+    return tiny_repo
 
 
 @pytest.fixture(scope="module")

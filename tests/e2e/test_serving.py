@@ -14,18 +14,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import Repo, make_repo
+from .conftest import Repo
 from .service import Client, serving
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Repo, Client]]:
-    repo = make_repo(tmp_path_factory.mktemp("serving"), experiment="tiny")
-    repo.repro()
-    with serving(repo, "--poll-seconds", "0.5") as client:
-        yield repo, client
+def served(tiny_repo: Repo) -> Iterator[tuple[Repo, Client]]:
+    with serving(tiny_repo, "--poll-seconds", "0.5") as client:
+        yield tiny_repo, client
 
 
 def _records(repo: Repo, n: int) -> tuple[pd.DataFrame, list[dict]]:

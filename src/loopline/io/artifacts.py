@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import xgboost as xgb
 
 from loopline.config import ArtifactsConfig
 from loopline.features import FeatureSpec
@@ -25,6 +24,9 @@ from loopline.io.files import (
     write_table,
 )
 from loopline.preprocess import PreprocessState
+
+if TYPE_CHECKING:  # XGBoost takes about a second to import: only the stages that score load it
+    import xgboost as xgb
 
 # the files a bundle is made of, in the order bundle.json lists their digests (the manifest
 # itself and the training-only baseline are not among them)
@@ -55,6 +57,8 @@ class ModelDir:
 
     def load_booster(self) -> xgb.Booster:
         """Return the XGBoost model."""
+        import xgboost as xgb
+
         return xgb.Booster(model_file=str(self.path("model")))
 
     def save_booster(self, booster: xgb.Booster) -> Path:
