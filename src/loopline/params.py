@@ -216,3 +216,18 @@ def params_drift(root: Path | None = None) -> list[str]:
 def inside_dvc_experiment() -> bool:
     """Return True under `dvc exp run`, which composes params.yaml from conf/ plus -S itself."""
     return bool(os.environ.get("DVC_EXP_NAME"))
+
+
+def params_problem(root: Path) -> str | None:
+    """Return why the pipeline must not run on this params.yaml (stale against conf/, unknown
+    keys, a missing schema, rules naming absent columns), or None when it may."""
+    if not inside_dvc_experiment():
+        drift = params_drift(root)
+        if drift:
+            shown = ", ".join(drift[:8]) + (f" (+{len(drift) - 8} more)" if len(drift) > 8 else "")
+            return STALE_HELP.format(diff=shown)
+    try:
+        check_config(yaml.safe_load((root / "params.yaml").read_text()), root)
+    except ConfigError as exc:
+        return str(exc)
+    return None

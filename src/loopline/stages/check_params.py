@@ -9,15 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import yaml
-
-from loopline.params import (
-    STALE_HELP,
-    ConfigError,
-    check_config,
-    inside_dvc_experiment,
-    params_drift,
-)
+from loopline.io import write_text
+from loopline.params import params_problem
 from loopline.paths import repo_root
 
 OUTPUT = Path("reports/params_check.txt")
@@ -25,19 +18,11 @@ OUTPUT = Path("reports/params_check.txt")
 
 def main() -> None:
     root = repo_root()
-    if not inside_dvc_experiment():
-        drift = params_drift(root)
-        if drift:
-            shown = ", ".join(drift[:8]) + (f" (+{len(drift) - 8} more)" if len(drift) > 8 else "")
-            sys.stderr.write(f"\nloopline check_params: {STALE_HELP.format(diff=shown)}\n\n")
-            sys.exit(1)
-    try:  # unknown keys, a missing schema, rules naming columns the dataset lacks
-        check_config(yaml.safe_load((root / "params.yaml").read_text()), root)
-    except ConfigError as exc:
-        sys.stderr.write(f"\nloopline check_params: {exc}\n\n")
+    problem = params_problem(root)
+    if problem:
+        sys.stderr.write(f"\nloopline check_params: {problem}\n\n")
         sys.exit(1)
-    (root / OUTPUT).parent.mkdir(parents=True, exist_ok=True)
-    (root / OUTPUT).write_text("params.yaml matches the composition of conf/\n")
+    write_text("params.yaml matches the composition of conf/\n", root / OUTPUT)
 
 
 if __name__ == "__main__":
