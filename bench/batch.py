@@ -2,7 +2,7 @@
 
 Both run in this process on the same rows: 1,000,000 simulated applications (with the
 simulator's defects, so validation has real work), written once as a Parquet file of canonical
-columns. End to end is `scoring.score_file` with the prediction log on (read, normalise,
+columns. End to end is `services.scoring.score_file` with the prediction log on (read, normalise,
 validate, features, predict, policy, reason codes, write, log). Raw is `inplace_predict` on the
 numpy model matrix of the same accepted rows, built beforehand and not timed.
 
@@ -28,7 +28,7 @@ from loopline.config import SimulateConfig, SourceConfig
 from loopline.features import model_frame
 from loopline.ingest import normalise
 from loopline.io import SOURCE_ROW, RawBatch, write_table
-from loopline.scoring import score_file
+from loopline.services.scoring import ScoringOptions, score_file
 from loopline.validate import validate_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,8 +80,7 @@ def run(rows: int) -> dict:
             tmp_path / "scored.parquet",
             bundle=bundle,
             model_version="bench",
-            log_dir=tmp_path / "log",
-            progress=False,
+            options=ScoringOptions(log_dir=tmp_path / "log", progress=False),
         )
         end_to_end = time.perf_counter() - started
         scored = summary.scored

@@ -63,7 +63,7 @@ def serve_and_feed_back(path: Path) -> dict:
     from loopline.io import registry, write_table
     from loopline.io.predlog import read_log
     from loopline.schemas import table_schema
-    from loopline.scoring import score_file
+    from loopline.services.scoring import ScoringOptions, score_file
 
     cfg = load_config(path / "params.yaml")
     mlflow.set_tracking_uri(f"sqlite:///{path / 'mlflow.db'}")
@@ -88,10 +88,12 @@ def serve_and_feed_back(path: Path) -> dict:
                 path / "data" / "scored" / f"{target.stem}.parquet",
                 bundle=bundle,
                 model_version=str(found.version),
-                source_key=source,
-                source=cfg.dataset.sources[source],
-                log_dir=log_dir,
-                progress=False,
+                options=ScoringOptions(
+                    source_key=source,
+                    source=cfg.dataset.sources[source],
+                    log_dir=log_dir,
+                    progress=False,
+                ),
             )
             served += summary.scored
     serve_seconds = time.perf_counter() - started

@@ -397,7 +397,7 @@ def score(
     from loopline.io.artifacts import ModelDir
     from loopline.io.tables import output_format
     from loopline.schemas import SchemaFileError
-    from loopline.scoring import score_file, summary_lines
+    from loopline.services.scoring import ScoringOptions, score_file, summary_lines
     from loopline.validate import ValidationStopError
 
     try:
@@ -426,11 +426,13 @@ def score(
             output,
             bundle=bundle,
             model_version=resolved.label,
-            source_key=key,
-            source=source,
-            chunk_rows=chunk_rows,
-            log_dir=None if no_log else _log_dir(log_dir, bundle.dataset.name),
-            progress=progress,
+            options=ScoringOptions(
+                source_key=key,
+                source=source,
+                chunk_rows=chunk_rows,
+                log_dir=None if no_log else _log_dir(log_dir, bundle.dataset.name),
+                progress=progress,
+            ),
         )
     except (DataFileError, ValidationStopError, SchemaFileError, LookupError) as exc:
         _fail(str(exc), False)

@@ -149,7 +149,7 @@ class Arm:
 
     def serve(self, files: dict[str, Path], cfg: Config, period: int) -> int:
         from loopline.io.predlog import read_log
-        from loopline.scoring import score_file
+        from loopline.services.scoring import ScoringOptions, score_file
 
         served = 0
         for relative, path in sorted(files.items()):
@@ -160,10 +160,12 @@ class Arm:
                 out,
                 bundle=self.bundle,
                 model_version=f"{self.version}",
-                source_key=source_key,
-                source=cfg.dataset.sources[source_key],
-                log_dir=self.log_dir,
-                progress=False,
+                options=ScoringOptions(
+                    source_key=source_key,
+                    source=cfg.dataset.sources[source_key],
+                    log_dir=self.log_dir,
+                    progress=False,
+                ),
             )
             frame = pd.read_parquet(out)
             frame["period"] = period

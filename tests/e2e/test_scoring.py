@@ -19,8 +19,10 @@ from typer.testing import CliRunner
 from loopline.bundle import Bundle
 from loopline.cli import _pick_source, app
 from loopline.config import SourceConfig
+from loopline.io.chunks import read_chunks
 from loopline.io.predlog import read_log
-from loopline.scoring import ScoreSummary, read_chunks, score_batches, score_file
+from loopline.scoring import score_batches
+from loopline.services.scoring import ScoreSummary, ScoringOptions, score_file
 
 from .conftest import Repo
 
@@ -50,11 +52,9 @@ def _score(
         output,
         bundle=bundle,
         model_version=f"path:{bundle.root}",
-        source_key=key,
-        source=source,
-        chunk_rows=chunk_rows,
-        log_dir=log_dir,
-        progress=False,
+        options=ScoringOptions(
+            source_key=key, source=source, chunk_rows=chunk_rows, log_dir=log_dir, progress=False
+        ),
     )
 
 

@@ -17,10 +17,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from loopline import scoring
 from loopline.config import SourceConfig
 from loopline.io import SOURCE_ROW, DataFileError, read_batch_file
-from loopline.scoring import TableWriter, quarantine_path, read_chunks
+from loopline.io import chunks as chunk_io
+from loopline.io.chunks import read_chunks
+from loopline.io.tables import TableWriter, output_format
+from loopline.services.scoring import new_batch_id, quarantine_path
 
 HEADER = "application_id,customer_id,age,region"
 CSV_CASES = {
@@ -70,7 +72,7 @@ def _chunks(
 
 @pytest.fixture(params=[1, 2, 3, 1000], ids=lambda n: f"chunk{n}")
 def chunk_rows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(scoring, "_BLOCK", 5)  # tiny read blocks: lines cross block boundaries
+    monkeypatch.setattr(chunk_io, "_BLOCK", 5)  # tiny read blocks: lines cross block boundaries
     return request.param
 
 
@@ -285,6 +287,6 @@ def test_table_writer_abort_leaves_nothing(tmp_path: Path) -> None:
 def test_output_names() -> None:
     assert quarantine_path(Path("out/scores.csv")) == Path("out/scores.quarantine.csv")
     with pytest.raises(ValueError, match=r"use \.csv, \.jsonl or \.parquet"):
-        scoring.output_format("scores.txt")
-    batch_id = scoring.new_batch_id("data/2024-01 api (copy).jsonl")
+        output_format("scores.txt")
+    batch_id = new_batch_id("data/2024-01 api (copy).jsonl")
     assert batch_id.startswith("2024-01_api_copy-")

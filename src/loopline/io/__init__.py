@@ -2,13 +2,14 @@
 
 - `batches`: raw batch files (`read_batch_file`: formats, compression, dialects);
 - `files`: tables, JSON and text written atomically (`atomic_path`), digests;
+- `chunks`: a raw batch file read chunk by chunk (`read_chunks`, batch scoring's input);
 - `tables`: a table written chunk by chunk (`TableWriter`, batch scoring's output);
 - `artifacts`: the model folder's files by name (`ModelDir`: booster, feature spec, manifest);
 - `predlog`: the prediction log; `registry`: the MLflow model registry (champion alias).
 
 The names below are re-exported for `from loopline.io import read_json`; the heavier modules
-(artifacts, predlog, registry, tables) are imported by name, so that reading a batch file does
-not load XGBoost, Arrow's writers or MLflow.
+(artifacts, chunks, predlog, registry, tables) are imported by name, so that reading a batch
+file does not load XGBoost, Arrow's writers or MLflow.
 """
 
 from loopline.io.batches import (

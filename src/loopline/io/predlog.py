@@ -77,6 +77,7 @@ CORE_COLUMNS = (
 INPUT_PREFIX = "input."
 FEATURE_PREFIX = "feature."
 SOURCES = frozenset({"rest", "batch"})
+QUALITY_PREFIX = "quality-"  # batch scoring's per-batch data-quality records beside the segments
 
 _REQUIRED = ("request_id", "model_version", "bundle_id", "score", "decision")
 _RECORD_KEYS = frozenset({*CORE_COLUMNS, "input", "features"})

@@ -17,9 +17,8 @@ from loopline import feedback, monitor
 from loopline.config import Config
 from loopline.io import read_json, write_json, write_table
 from loopline.io.artifacts import ModelDir
-from loopline.io.predlog import read_log
+from loopline.io.predlog import QUALITY_PREFIX, read_log
 from loopline.paths import mlflow_uri, shared_root
-from loopline.scoring import QUALITY_PREFIX
 from loopline.services import ServiceError
 
 log = logging.getLogger(__name__)
