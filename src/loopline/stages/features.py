@@ -1,33 +1,20 @@
-"""DVC stage `features`: add domain and point-in-time entity features; write features.json."""
+"""DVC stage `features`: add domain and point-in-time entity features; write features.json (the
+feature engineering service, `loopline.services.featurising`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
 
-import pandas as pd
-
-from loopline import features
 from loopline.config import Config
-from loopline.io import read_table, write_table
-from loopline.io.artifacts import ModelDir
-from loopline.split import LABEL_TIME, TARGET
+from loopline.services.featurising import engineer_features
 from loopline.stages import run_stage
+
+log = logging.getLogger(__name__)
 
 
 def task(cfg: Config) -> None:
-    model_dir = ModelDir(Path(cfg.paths.model_dir), cfg.artifacts)
-    frame = read_table(cfg.paths.preprocessed)
-    state = model_dir.read_state()
-    engineered = features.build_features(
-        frame, dataset=cfg.dataset, cfg=cfg.features, target=TARGET, label_time=LABEL_TIME
-    )
-    spec = features.feature_spec(
-        numeric=list(state.numeric),
-        categorical=state.categorical,
-        engineered=list(engineered.columns),
-    )
-    model_dir.write_spec(spec)
-    write_table(pd.concat([frame, engineered], axis=1), cfg.paths.features)
+    spec = engineer_features(cfg)
+    log.info("%d features in %s", len(spec.feature_names), cfg.paths.features)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,25 @@
-"""DVC stage `preprocess`: fit imputation/clipping/categories on train, apply to every row."""
+"""DVC stage `preprocess`: fit imputation/clipping/categories on train, apply to every row (the
+preprocessing service, `loopline.services.preprocessing`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
 
-from loopline import preprocess
 from loopline.config import Config
-from loopline.io import read_table, write_table
-from loopline.io.artifacts import ModelDir
-from loopline.schemas import table_schema
-from loopline.split import SPLIT
+from loopline.services.preprocessing import preprocess_rows
 from loopline.stages import run_stage
+
+log = logging.getLogger(__name__)
 
 
 def task(cfg: Config) -> None:
-    frame = read_table(cfg.paths.split)
-    numeric, categorical = preprocess.model_columns(
-        table_schema(cfg.dataset.schema_path), cfg.dataset
+    state = preprocess_rows(cfg)
+    log.info(
+        "%d numeric, %d categorical columns in %s",
+        len(state.numeric),
+        len(state.categorical),
+        cfg.paths.preprocessed,
     )
-    state = preprocess.fit(
-        frame[frame[SPLIT] == "train"], numeric=numeric, categorical=categorical, cfg=cfg.preprocess
-    )
-    ModelDir(Path(cfg.paths.model_dir), cfg.artifacts).write_state(state)
-    write_table(preprocess.apply(frame, state), cfg.paths.preprocessed)
 
 
 if __name__ == "__main__":
