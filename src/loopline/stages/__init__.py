@@ -1,7 +1,7 @@
 """Thin DVC stage entry points: `python -m loopline.stages.<name>` (see dvc.yaml).
 
 Each stage loads its config through Hydra from params.yaml (so `key=value` overrides work
-when a stage is run by hand), calls pure functions, and writes outputs. Known failures print
+when a stage is run by hand), calls one service (or domain function), which writes the outputs. Known failures print
 a one-screen message and exit 1, never a traceback.
 """
 
