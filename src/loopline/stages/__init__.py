@@ -1,8 +1,8 @@
 """Thin DVC stage entry points: `python -m loopline.stages.<name>` (see dvc.yaml).
 
 Each stage loads its config through Hydra from params.yaml (so `key=value` overrides work
-when a stage is run by hand), calls one service (or domain function), which writes the outputs. Known failures print
-a one-screen message and exit 1, never a traceback.
+when a stage is run by hand) and calls one service (or domain function), which writes the
+outputs. Known failures print a one-screen message and exit 1, never a traceback.
 """
 
 from __future__ import annotations
