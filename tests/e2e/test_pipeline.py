@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -163,33 +162,6 @@ def test_new_batch_is_ingested_and_validated_alone(tiny_repo: Repo) -> None:
     new.unlink()  # back to the state dvc.lock describes
     tiny_repo.repro()
     assert "up to date" in tiny_repo.run("dvc", "status").stdout
-
-
-def test_dvc_exp_run_composes_overrides_through_hydra(tiny_repo: Repo) -> None:
-    tiny_repo.commit("new batch")
-    result = tiny_repo.run("dvc", "exp", "run", "-S", "model.eta=0.2", "-n", "eta02")
-    assert "Running stage 'train'" in result.stdout
-    assert "Running stage 'simulate'" not in result.stdout
-    params = yaml.safe_load((tiny_repo.path / "params.yaml").read_text())
-    assert params["model"]["eta"] == 0.2
-    shown = json.loads(tiny_repo.run("dvc", "exp", "show", "--json").stdout)
-    assert "eta02" in json.dumps(shown)
-
-
-def test_queued_grid_records_every_run_to_the_shared_mlflow_store(tiny_repo: Repo) -> None:
-    tiny_repo.run("dvc", "exp", "run", "--queue", "-S", "model.max_depth=2,4")
-    tiny_repo.run("dvc", "queue", "start", "-j", "2")
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        status = tiny_repo.run("dvc", "queue", "status").stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(3)
-    assert status.count("Success") == 2, status
-    db = sqlite3.connect(tiny_repo.path / "mlflow.db")
-    names = {v for (v,) in db.execute("select value from tags where key='dvc_experiment'")}
-    queued = [line.split()[1] for line in status.splitlines() if "Success" in line]
-    assert set(queued) <= names, "queued runs (in .dvc/tmp/exps copies) record to the repo's store"
 
 
 def test_a_stage_run_by_hand_takes_hydra_overrides(tiny_repo: Repo) -> None:

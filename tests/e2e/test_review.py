@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .conftest import ROOT, Repo, ran_stages
 
@@ -23,18 +24,36 @@ GRID = ["model.max_depth=2,4", "model.eta=0.1,0.3"]
 
 
 @pytest.fixture(scope="module")
-def swept(tiny_repo: Repo) -> tuple[Repo, str]:
+def swept(tiny_repo: Repo) -> tuple[Repo, str, str]:
     repo = tiny_repo  # the tiny configuration after a full `dvc repro`
-    # the pull-request workflow's command: a named experiment bundle through DVC's Hydra; it
-    # composes the same params.yaml, so nothing is reproduced
-    first = repo.run("dvc", "exp", "run", "-S", "experiment=tiny")
-    assert "Running stage" not in first.stdout, first.stdout
+    # the pull-request workflow's command: a named experiment bundle and an override through
+    # DVC's Hydra; the result is the baseline on `main`
+    first = repo.run("dvc", "exp", "run", "-S", "experiment=tiny", "-S", "model.eta=0.2")
     repo.commit("baseline run")
     args = ["loopline", "sweep", "--name", "grid4", "--jobs", "2"]
     for item in GRID:
         args += ["-S", item]
     result = repo.run(*args)
-    return repo, result.stdout
+    return repo, result.stdout, first.stdout
+
+
+def test_dvc_exp_run_composes_overrides_through_hydra(swept) -> None:
+    repo, _, first = swept
+    assert "Running stage 'train'" in first
+    assert "Running stage 'simulate'" not in first
+    committed = yaml.safe_load(repo.run("git", "show", "HEAD:params.yaml").stdout)
+    assert committed["model"]["eta"] == 0.2  # the override
+    assert committed["model"]["num_boost_round"] == 60  # the tiny bundle
+
+
+def test_queued_runs_record_to_the_shared_mlflow_store(swept) -> None:
+    repo = swept[0]
+    db = sqlite3.connect(repo.path / "mlflow.db")
+    names = {v for (v,) in db.execute("select value from tags where key='dvc_experiment'")}
+    queued = _queue(repo)
+    assert len(queued) == 4 and set(queued) <= names, (
+        "queued runs (in .dvc/tmp/exps copies) record to the repo's store"
+    )
 
 
 def _queue(repo: Repo) -> list[str]:
@@ -43,7 +62,7 @@ def _queue(repo: Repo) -> list[str]:
 
 
 def test_a_sweep_runs_every_grid_point(swept) -> None:
-    repo, output = swept
+    repo, output, _ = swept
     assert "4 experiments succeeded, 0 failed" in output
     assert len(_queue(repo)) == 4
     assert "roc_auc" in output  # the exp show table, sorted by the primary metric
@@ -61,7 +80,7 @@ def test_a_sweep_runs_every_grid_point(swept) -> None:
 
 
 def test_a_sweep_over_model_params_never_reruns_the_data_stages(swept) -> None:
-    repo, _ = swept
+    repo = swept[0]
     for name in _queue(repo):
         logs = repo.run("dvc", "queue", "logs", name).stdout
         ran = ran_stages(logs)
@@ -70,7 +89,7 @@ def test_a_sweep_over_model_params_never_reruns_the_data_stages(swept) -> None:
 
 
 def test_the_sweep_is_grouped_under_one_mlflow_parent_run(swept) -> None:
-    repo, _ = swept
+    repo = swept[0]
     db = sqlite3.connect(repo.path / "mlflow.db")
     (parent,) = db.execute(
         "select run_uuid from tags where key='sweep' and value='grid4'"
@@ -82,7 +101,7 @@ def test_the_sweep_is_grouped_under_one_mlflow_parent_run(swept) -> None:
 
 
 def test_review_against_main_reports_params_metrics_gate_and_data(swept) -> None:
-    repo, _ = swept
+    repo = swept[0]
     best = _queue(repo)[0]
     repo.run("dvc", "exp", "apply", best)
     result = repo.run("loopline", "review", "--baseline", "main", "--out", "reports/review.md")
@@ -112,7 +131,7 @@ def test_review_against_main_reports_params_metrics_gate_and_data(swept) -> None
 
 
 def test_review_of_an_unknown_baseline_fails_clearly(swept) -> None:
-    repo, _ = swept
+    repo = swept[0]
     result = repo.run("loopline", "review", "--baseline", "no-such-branch", check=False)
     assert result.returncode == 2
     assert "not a commit" in result.stderr and "Traceback" not in result.stderr
@@ -123,7 +142,7 @@ def test_notebooks_execute_without_error(swept, name: str) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    repo, _ = swept
+    repo = swept[0]
     source = ROOT / "notebooks" / f"{name}.ipynb"
     notebook = nbformat.read(source, as_version=4)
     assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), (
@@ -151,7 +170,7 @@ def test_make_sweep_is_the_documented_grid() -> None:
 
 
 def test_push_and_pull_through_the_local_directory_remote(swept, tmp_path: Path) -> None:
-    repo, _ = swept
+    repo = swept[0]
     storage = tmp_path / "storage"
     repo.run("dvc", "remote", "modify", "--local", "local", "url", str(storage))
     repo.run("dvc", "push")
