@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from loopline import simulate
 from loopline.bundle import Bundle
@@ -33,18 +34,11 @@ from loopline.params import compose
 ROOT = Path(__file__).resolve().parents[2]
 # the stages of dvc.yaml up to the servable bundle, in dependency order (track, gate and
 # monitor need MLflow and served traffic: not a model's behaviour)
-STAGES = (
-    "simulate",
-    "ingest",
-    "validate",
-    "split",
-    "preprocess",
-    "features",
-    "train",
-    "evaluate",
-    "policy",
-    "bundle",
-)
+STAGES = tuple(
+    name
+    for name in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    if name not in ("check_params", "track", "gate", "monitor")
+)  # dvc.yaml's order: simulate ... bundle
 # the new applications: any seed but the training one (conf/config.yaml's seed, 42), and
 # enough rows that slice AUCs have standard errors near 0.02 (about 100 defaults per group)
 FRESH_SEED = 7
