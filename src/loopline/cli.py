@@ -201,6 +201,19 @@ def _pick_source(file: Path, cfg: Any, forced: str | None) -> tuple[str, str, An
     return "applications", "canonical", SourceConfig()
 
 
+def _source_hint(error: Exception, key: str, dataset: Any) -> str:
+    """The error's message, plus, when no source's file pattern matched the file and columns are
+    missing, how to name the source the file comes from."""
+    message = str(error)
+    if key == "canonical" and "required column(s) missing" in message:
+        names = ", ".join(dataset.sources)
+        message += (
+            f"\n  No source's file pattern matched this file name; if it is one source's "
+            f"export, name the source: --source <{names}>."
+        )
+    return message
+
+
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="A batch file: CSV, JSONL or Parquet")],
@@ -238,7 +251,9 @@ def validate(
             ),
         )
         result, outcome = checked.normalised, checked.result
-    except (DataFileError, ValidationStopError, SchemaFileError) as exc:
+    except ValidationStopError as exc:
+        _fail(_source_hint(exc, key, cfg.dataset), as_json)
+    except (DataFileError, SchemaFileError) as exc:
         _fail(str(exc), as_json)
     except Exception as exc:  # e.g. an unknown dataset name from Hydra
         _fail(f"cannot validate {file}: {exc}", as_json)
@@ -434,7 +449,9 @@ def score(
                 progress=progress,
             ),
         )
-    except (DataFileError, ValidationStopError, SchemaFileError, LookupError) as exc:
+    except ValidationStopError as exc:
+        _fail(_source_hint(exc, key, bundle.dataset), False)
+    except (DataFileError, SchemaFileError, LookupError) as exc:
         _fail(str(exc), False)
     except Exception as exc:
         _fail(f"cannot score {input_file}: {exc}", False)

@@ -117,6 +117,15 @@ def test_branch_export_is_recognised_by_its_file_name(tmp_path: Path) -> None:
     report = json.loads(output)
     assert (code, report["source"], report["accepted"]) == (0, "branch", 1)
 
+    # the same export under a name no source's pattern matches: the message names the way out
+    renamed = tmp_path / "export.csv"
+    frame.to_csv(renamed, index=False)
+    code, output = _validate(renamed)
+    assert code == 2 and "required column(s) missing" in output, output
+    assert "--source <" in output and "branch" in output.split("--source <")[1], output
+    code, output = _validate(renamed, "--source", "branch", "--json")
+    assert (code, json.loads(output)["accepted"]) == (0, 1)
+
 
 def test_unknown_dataset_is_a_message(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
