@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from tests.rest import RestClient
 
 from .conftest import BIN, Repo
 
@@ -20,28 +21,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Client:
+class Client(RestClient):
+    """HTTP/1.1 over a real socket, one connection per request."""
+
     def __init__(self, port: int) -> None:
         self.port = port
 
-    def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
-    ) -> tuple[int, object]:
+    def send(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            conn.request(method, path, body=body, headers=headers or {})
+            conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
-            raw = response.read()
+            return response.status, response.read()
         finally:
             conn.close()
-        try:
-            return response.status, json.loads(raw)
-        except json.JSONDecodeError:
-            return response.status, raw.decode(errors="replace")
-
-    def predict(self, payload: object) -> tuple[int, object]:
-        body = json.dumps(payload).encode()
-        return self.request("POST", "/predict", body, {"Content-Type": "application/json"})
 
 
 @contextmanager

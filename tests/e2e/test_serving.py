@@ -1,4 +1,11 @@
-"""The REST service as a real uvicorn process on 127.0.0.1, serving the registry's champion."""
+"""The REST service as a real uvicorn process on 127.0.0.1, serving the registry's champion.
+
+What needs the process: the registry and the champion swap, parity with batch scoring and the
+evaluation, the prediction log and history of a running service, the socket itself, scoring off
+the event loop, the token, schemathesis. The HTTP contract alone (error shapes and statuses, rule
+violations, non-finite numbers, rejected requests changing nothing, the OpenAPI document) is
+tested on the same app in process: tests/unit/test_serving_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.rest import request_records
+
 from .conftest import Repo
 from .service import Client, serving
 
@@ -27,21 +36,7 @@ def served(tiny_repo: Repo) -> Iterator[tuple[Repo, Client]]:
 
 
 def _records(repo: Repo, n: int) -> tuple[pd.DataFrame, list[dict]]:
-    split = pd.read_parquet(repo.path / "data/processed/loans/split.parquet")
-    test = split[split["split"] == "test"].head(n)
-    columns = [c for c in split.columns if not c.startswith("_") and c != "split"]
-    records = []
-    for _, row in test[columns].iterrows():
-        record = {}
-        for column, value in row.items():
-            if pd.isna(value):
-                record[column] = None
-            elif isinstance(value, pd.Timestamp):
-                record[column] = value.isoformat()
-            else:
-                record[column] = value.item() if hasattr(value, "item") else value
-        records.append(record)
-    return test, records
+    return request_records(pd.read_parquet(repo.path / "data/processed/loans/split.parquet"), n)
 
 
 def _log_records(repo: Repo) -> pd.DataFrame:
@@ -91,57 +86,13 @@ def test_rest_batch_and_evaluation_paths_agree_exactly(served: tuple[Repo, Clien
     assert batch["decision"].tolist() == expected["decision"].tolist()
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "needle"),
-    [
-        (b"{not json", 422, "json"),
-        (b"", 422, ""),
-        (json.dumps({"age": {"nested": 1}}).encode(), 422, "age"),
-        (json.dumps({"age": 40, "favourite_colour": "red"}).encode(), 422, "favourite_colour"),
-        (json.dumps([{"age": 1}] * 1001).encode(), 413, "at most"),
-        (b"[" + b"0," * 600_000 + b"0]", 413, "larger than"),
-    ],
-)
-def test_malformed_requests_get_4xx_not_500(
-    served: tuple[Repo, Client], body: bytes, status: int, needle: str
-) -> None:
+def test_an_oversized_body_gets_413_over_a_real_connection(served: tuple[Repo, Client]) -> None:
+    """Refused on its Content-Length, before it is read: the client still gets the answer."""
     _, client = served
-    code, answer = client.request("POST", "/predict", body, {"Content-Type": "application/json"})
-    assert code == status, answer
-    assert needle in json.dumps(answer).lower()
-    assert "traceback" not in json.dumps(answer).lower()
-
-
-@pytest.mark.parametrize(
-    ("change", "field", "rule"),
-    [
-        ({"age": -5}, "age", "below_min"),
-        ({"annual_income": 1e12}, "annual_income", "above_max"),
-        ({"region": "atlantis"}, "region", "not_allowed"),
-        ({"loan_amount": "lots"}, "loan_amount", "not_a_number"),
-        ({"applied_at": "yesterday"}, "applied_at", "bad_timestamp"),
-        ({"customer_id": None}, "customer_id", "missing"),
-        ({"applied_at": "2099-01-01T00:00:00"}, "applied_at", "in_future"),
-        # values pandas cannot hold, or float() cannot: a rule, never a 500
-        ({"applied_at": "1500-01-01T00:00:00"}, "applied_at", "date_range"),
-        ({"applied_at": "9999-12-31T23:59:59+14:00"}, "applied_at", "date_range"),
-        ({"applied_at": "0001-01-01T00:00:00-12:00"}, "applied_at", "date_range"),
-        ({"annual_income": 10**309}, "annual_income", "not_a_number"),
-        ({"loan_amount": "3_4"}, "loan_amount", "not_a_number"),
-    ],
-)
-def test_rule_violations_name_the_field_and_rule(
-    served: tuple[Repo, Client], change: dict, field: str, rule: str
-) -> None:
-    repo, client = served
-    _, records = _records(repo, 1)
-    before = len(_log_records(repo))
-    status, answer = client.predict(records[0] | change)
-    assert status == 422
-    assert {"index": 0, "field": field, "rule": rule} in [
-        {k: e[k] for k in ("index", "field", "rule")} for e in answer["errors"]
-    ]
-    assert len(_log_records(repo)) == before, "a rejected request is not logged as a prediction"
+    code, answer = client.predict_raw(b"[" + b"0," * 600_000 + b"0]")
+    assert code == 413, answer
+    assert "larger than" in json.dumps(answer).lower()
+    assert client.request("GET", "/health") == (200, {"status": "ok"})
 
 
 def test_prediction_log_holds_one_record_per_scored_application(
@@ -242,120 +193,6 @@ def test_service_binds_to_loopback_only(served: tuple[Repo, Client]) -> None:
     assert ours == ["0100007F:" + port_hex]
 
 
-def test_a_rejected_list_request_changes_nothing(served: tuple[Repo, Client]) -> None:
-    """Its valid items enter neither the per-customer history nor the log (issue 10)."""
-    repo, client = served
-    _, records = _records(repo, 1)
-    valid = records[0] | {"application_id": "ATOMIC-1", "customer_id": "ATOMIC-CUSTOMER"}
-    broken = valid | {"application_id": "ATOMIC-2", "age": -5}
-    status, body = client.predict([valid, broken])
-    assert status == 422 and [e["index"] for e in body["errors"]] == [1], body
-    later = valid | {"application_id": "ATOMIC-3"}
-    later["applied_at"] = (pd.Timestamp(valid["applied_at"]) + pd.Timedelta(days=1)).isoformat()
-    status, answer = client.predict(later)
-    assert status == 200, answer
-    logged = _log_records(repo)
-    assert "ATOMIC-1" not in set(logged["input.application_id"].astype(str))
-    mine = logged.set_index("request_id").loc[answer[0]["request_id"]]
-    assert mine["feature.prior_apps_30d"] == 0, "the rejected request's item was remembered"
-
-
-def _raw_predict(client: Client, body: bytes, headers: dict | None = None) -> tuple[int, object]:
-    return client.request(
-        "POST", "/predict", body, {"Content-Type": "application/json", **(headers or {})}
-    )
-
-
-def test_non_finite_numbers_are_refused_before_anything_is_scored_or_logged(
-    served: tuple[Repo, Client],
-) -> None:
-    """Starlette's parser takes NaN/Infinity; they get a 422 and change nothing (issue 10)."""
-    repo, client = served
-    _, records = _records(repo, 1)
-    valid = records[0] | {"application_id": "FINITE-1", "customer_id": "FINITE-CUSTOMER"}
-    text = json.dumps(valid)
-
-    def swap(field: str, raw: str, source: str = text) -> str:
-        """Return the body with one field's JSON value replaced by raw text."""
-        return source.replace(f'"{field}": {json.dumps(valid[field])}', f'"{field}": {raw}')
-
-    bodies = [
-        swap("application_id", "Infinity"),  # the id itself
-        swap("age", "NaN"),
-        swap("loan_amount", "-Infinity"),
-        # one bad item: the good one is not scored either
-        "[" + text + "," + swap("annual_income", "Infinity", swap("application_id", '"F-2"')) + "]",
-        text[:-1] + ', "defaulted": NaN}',  # the ignored label field
-        "NaN",
-        "[Infinity]",
-        '{"age": {"deep": [NaN]}}',
-        '{"application_id": 1e999}',  # overflows to inf in the parser
-    ]
-    before = len(_log_records(repo))
-    for body in bodies:
-        assert body != text
-        status, answer = _raw_predict(client, body.encode())
-        assert status == 422, (body, answer)
-        assert answer["detail"] and isinstance(answer["errors"], list), answer
-        assert "traceback" not in json.dumps(answer).lower()
-        assert client.request("GET", "/health") == (200, {"status": "ok"})
-    assert len(_log_records(repo)) == before, "a refused request was logged"
-    # nothing entered the per-customer history either: this is the customer's first application
-    later = valid | {"application_id": "FINITE-3"}
-    later["applied_at"] = (pd.Timestamp(valid["applied_at"]) + pd.Timedelta(days=1)).isoformat()
-    status, answer = client.predict(later)
-    assert status == 200, answer
-    mine = _log_records(repo).set_index("request_id").loc[answer[0]["request_id"]]
-    assert mine["feature.prior_apps_30d"] == 0
-
-
-def test_json_errors_answer_in_our_shape_per_item_and_field(served: tuple[Repo, Client]) -> None:
-    repo, client = served
-    _, records = _records(repo, 2)
-    status, answer = client.predict(
-        [records[0], records[1] | {"age": "forty", "region": "x" * 300}]
-    )
-    assert status == 422
-    assert sorted((e["index"], e["field"], e["rule"]) for e in answer["errors"]) == [
-        (1, "age", "not_a_number"),
-        (1, "region", "too_long"),
-    ]
-    status, answer = _raw_predict(client, b"\xff\xfe not utf-8")
-    assert status in (400, 422) and set(answer) == {"detail", "errors"}, answer
-
-
-def test_application_id_is_always_text(served: tuple[Repo, Client]) -> None:
-    repo, client = served
-    _, records = _records(repo, 1)
-    status, answer = client.predict(records[0] | {"application_id": "  TEXT-ID-7 "})
-    assert status == 200, answer
-    assert answer[0]["application_id"] == "TEXT-ID-7"
-    spec = client.request("GET", "/openapi.json")[1]
-    prediction = spec["components"]["schemas"]["Prediction"]["properties"]["application_id"]
-    assert {"type": "string"} in prediction["anyOf"]
-
-
-def test_openapi_declares_our_error_shape_and_every_status(served: tuple[Repo, Client]) -> None:
-    _, client = served
-    spec = client.request("GET", "/openapi.json")[1]
-    predict = spec["paths"]["/predict"]["post"]
-    assert set(predict["responses"]) == {"200", "400", "413", "422"}  # 401 only with a token
-    error_ref = "#/components/schemas/ErrorBody"
-    for status in ("400", "413", "422"):
-        assert predict["responses"][status]["content"]["application/json"]["schema"] == {
-            "$ref": error_ref
-        }
-    assert "HTTPValidationError" not in spec["components"]["schemas"]
-    assert set(spec["paths"]["/admin/reload"]["post"]["responses"]) == {"200", "400", "413", "503"}
-    assert "503" in spec["paths"]["/ready"]["get"]["responses"]
-    body = predict["requestBody"]["content"]["application/json"]["schema"]
-    application = spec["components"]["schemas"]["Application"]["properties"]
-    assert body["anyOf"][0] == {"$ref": "#/components/schemas/Application"}
-    assert application["age"]["type"] == "integer" and application["age"]["maximum"] == 110
-    assert application["applied_at"]["format"] == "date-time"
-    assert application["application_id"]["maxLength"] == 256
-
-
 def test_health_answers_while_a_big_request_is_scored(served: tuple[Repo, Client]) -> None:
     """Scoring runs off the event loop: /health and /admin/reload do not wait for it."""
     repo, client = served
@@ -423,14 +260,14 @@ def test_a_token_guards_every_write_and_nothing_else(
     _, records = _records(repo, 1)
     body = json.dumps(records[0]).encode()
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
-        status, answer = _raw_predict(client, body, headers)
+        status, answer = client.predict_raw(body, headers)
         assert status == 401 and answer["detail"] and answer["errors"] == [], answer
         assert client.request("POST", "/admin/reload", b"", headers)[0] == 401
     # the token is checked before the body is read: a bad body gets 401 too, not 422
-    assert _raw_predict(client, b"{not json")[0] == 401
+    assert client.predict_raw(b"{not json")[0] == 401
     assert not list(log_dir.rglob("*.jsonl")) and not list(log_dir.rglob("*.parquet"))
     good = {"Authorization": f"Bearer {TOKEN}"}
-    status, answer = _raw_predict(client, body, good)
+    status, answer = client.predict_raw(body, good)
     assert status == 200, answer
     assert client.request("POST", "/admin/reload", b"", good)[0] == 200
     assert len(read_log(log_dir).frame) == 1

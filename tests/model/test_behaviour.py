@@ -2,7 +2,7 @@
 move the score), directional expectations (what must move it, and which way), slices, and the
 sanity of the decisions built on the score.
 
-The model is the tiny configuration's, trained in process by tests/model/conftest.py; it is
+The model is the tiny configuration's, trained in process by `trained` (tests/conftest.py); it is
 deterministic (same seed, same data), so the measured figures quoted below are exact for it.
 Where a bound is not "every row", it sits well away from the measured value (about twice the
 violation rate, about half the effect): the test fails when the model's behaviour changes
@@ -21,7 +21,7 @@ import pytest
 from loopline import evaluate, features, policy, train
 from loopline.bundle import Bundle
 from loopline.split import SPLIT, TARGET
-from tests.model.conftest import TrainedRun
+from tests.conftest import TrainedRun
 
 pytestmark = pytest.mark.model
 
