@@ -30,7 +30,7 @@ test: venv ## The whole suite on every core, end-to-end tests included, with cov
 	$(BIN)/pytest -q -n auto --dist loadfile --durations=10 --cov --cov-report=term:skip-covered
 
 test-fast: venv ## The edit-test loop: unit, data and model tests (no dvc repro, no browser), on every core
-	$(BIN)/pytest -q -p no:cacheprovider -n auto --ignore=tests/e2e -m "not slow and not browser"
+	$(BIN)/pytest -q -p no:cacheprovider -n auto --dist worksteal --ignore=tests/e2e -m "not slow and not browser"
 
 bench: venv ## Benchmarks (batch, REST, drift vs Evidently, incremental repro, malformed traffic) -> BENCHMARKS.md; needs `make run` first
 	$(BIN)/python -m bench.batch

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from filelock import FileLock
 
 from loopline.config import Config, to_config
 from loopline.params import compose
@@ -120,11 +121,22 @@ class TrainedRun:
         return read_table(self.cfg.paths.split)
 
 
+def shared_root(factory: pytest.TempPathFactory) -> Path:
+    """A folder every test process of this run sees (pytest-xdist workers share the parent)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
-    """The tiny configuration's model, trained once per test process (never written to: a test
-    that needs a changed copy makes its own)."""
-    cfg = tiny_config(tmp_path_factory.mktemp("model"))
-    for name in STAGES:
-        importlib.import_module(f"loopline.stages.{name}").task(cfg)
+    """The tiny configuration's model, trained once per test run (whichever worker comes first
+    trains it, the others wait) and never written to: a test that needs a changed copy makes
+    its own."""
+    base = shared_root(tmp_path_factory) / "trained-tiny"
+    cfg = tiny_config(base)
+    with FileLock(f"{base}.lock"):
+        if not Path(f"{base}.done").exists():
+            for name in STAGES:
+                importlib.import_module(f"loopline.stages.{name}").task(cfg)
+            Path(f"{base}.done").touch()
     return TrainedRun(cfg)

@@ -16,6 +16,7 @@ import pytest
 from filelock import FileLock
 
 from loopline import workspace
+from tests.conftest import shared_root
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -69,17 +70,11 @@ def make_repo(tmp: Path, **defaults: str) -> Repo:
     return repo
 
 
-def _shared_root(factory: pytest.TempPathFactory) -> Path:
-    """A folder every test process of this run sees (pytest-xdist workers share the parent)."""
-    base = factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
 @pytest.fixture(scope="session")
 def tiny_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The tiny configuration after one full `dvc repro`, built once per test run (whichever
     worker comes first builds it, the others wait) and never used directly: tests get copies."""
-    root = _shared_root(tmp_path_factory)
+    root = shared_root(tmp_path_factory)
     path, log = root / "tiny-template", root / "tiny-template.first-run.txt"
     with FileLock(str(root / "tiny-template.lock")):
         if not log.exists():
