@@ -90,7 +90,7 @@ class Bundle:
     @classmethod
     def load(cls, root: str | Path) -> Bundle:
         """Return the bundle stored in a folder, checking its files against bundle.json."""
-        folder = ModelDir(Path(root))
+        folder = ModelDir.of_bundle(root)
         meta = folder.read_manifest()
         for name, digest in meta["files"].items():
             if file_sha256(folder.root / name) != digest:

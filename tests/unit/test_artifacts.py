@@ -69,6 +69,20 @@ def test_bundle_digests_list_the_bundle_files_in_manifest_order(tmp_path: Path) 
     ]
 
 
+def test_a_bundle_with_other_file_names_is_read_by_the_names_its_manifest_records(
+    tmp_path: Path,
+) -> None:
+    """Serving has no config at hand: the names come from bundle.json, as the bundle wrote them."""
+    renamed = ModelDir(tmp_path, ArtifactsConfig(model="booster.json", policy="rules.json"))
+    for key in BUNDLE_FILES:
+        renamed.path(key).write_bytes(key.encode())
+    renamed.write_manifest({"files": renamed.bundle_digests()})
+    found = ModelDir.of_bundle(tmp_path)
+    assert found.path("model").name == "booster.json"
+    assert found.path("policy").name == "rules.json"
+    assert found.bundle_digests() == renamed.bundle_digests()
+
+
 def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     path.write_text("old")

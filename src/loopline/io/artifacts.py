@@ -7,6 +7,7 @@ read without a config (a bundle fetched from the registry) uses the same default
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,15 @@ class ModelDir:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
+
+    @classmethod
+    def of_bundle(cls, root: str | Path) -> ModelDir:
+        """Return a bundle folder named as its manifest records (bundle.json lists the files in
+        BUNDLE_FILES order), so a bundle built with other `artifacts:` names still loads where
+        no config is at hand (serving, `loopline score`)."""
+        folder = cls(Path(root))
+        recorded = dict(zip(BUNDLE_FILES, folder.read_manifest()["files"], strict=True))
+        return cls(folder.root, dataclasses.replace(folder.names, **recorded))
 
     def path(self, key: str) -> Path:
         """Return the path of one artifact by its config key (`model`, `features`, ...)."""
