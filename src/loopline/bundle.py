@@ -140,65 +140,73 @@ class Bundle:
 
     # ---------------------------------------------------------------- batches (vectorised)
 
-    def features_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Return preprocessed inputs plus engineered features for validated canonical rows."""
+    def features_frame(
+        self, frame: pd.DataFrame, history: features.HistoryIndex | None = None
+    ) -> pd.DataFrame:
+        """Return preprocessed inputs plus engineered features for validated canonical rows.
+
+        `history`: an index the rows' applications are added to (a chunked file's history
+        carried from chunk to chunk); None: the bundle's own history, left as it is."""
         pre = preprocess.apply(frame, self.state)
         parts = [pre, features.derived_features(pre, self.dataset.derived)]
         time_col, entity_col = self.dataset.time_column, self.dataset.entity_column
         if time_col:
             parts.append(features.time_features(pre[time_col], self.features_cfg.time_features))
         if time_col and entity_col:
-            parts.append(self._entity_features(pre))
+            parts.append(self._entity_features(pre, history))
         return pd.concat(parts, axis=1)
 
-    def _entity_features(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Entity features of batch rows against the bundle's history plus the batch itself."""
-        d = self.dataset
-        apps = self.history_rows[self.history_rows["kind"] == "application"]
-        ids = frame[d.id_column].astype("str") if d.id_column else None
-        if ids is None:
-            known = pd.Series(False, index=frame.index)
-        else:  # set lookups: pandas' isin on arrow strings loops in Python over the history
-            history_ids = set(apps["id"].dropna().to_numpy(dtype=object))
-            known = pd.Series(
-                [i in history_ids for i in ids.to_numpy(dtype=object)], index=frame.index
+    def history_index(self) -> features.HistoryIndex:
+        """The bundle's history as the batch path's index (built once per `history_rows`);
+        callers that add to it take a `copy()`."""
+        cached = getattr(self, "_history_index", None)
+        if cached is None or cached[0] is not self.history_rows:
+            cfg = self.features_cfg
+            index = features.HistoryIndex.from_rows(
+                self.history_rows,
+                windows_days=cfg.entity_windows_days,
+                days_since_previous=cfg.days_since_previous,
+                labels=bool(cfg.prior_positive_labels and self.dataset.id_column),
             )
-        entity = pd.concat(
-            [apps["entity"], frame.loc[~known, d.entity_column].astype("str")], ignore_index=True
-        )
-        times = pd.concat(
-            [
-                apps["time"].astype("datetime64[s]"),
-                frame.loc[~known, d.time_column].astype("datetime64[s]"),
-            ],
-            ignore_index=True,
-        )
-        events = None
-        if self.features_cfg.prior_positive_labels and d.id_column:
-            ev = self.history_rows[self.history_rows["kind"] == "positive_label"]
-            events = (ev["entity"], ev["time"].astype("datetime64[s]"))
-        result = features.entity_history(
-            entity,
-            times,
-            windows_days=self.features_cfg.entity_windows_days,
-            days_since_previous=self.features_cfg.days_since_previous,
-            events=events,
-        )
-        position = np.empty(len(frame), dtype="int64")
-        position[~known.to_numpy()] = len(apps) + np.arange(int((~known).sum()))
-        if known.any():
-            where = pd.Series(np.arange(len(apps)), index=apps["id"].to_numpy())
-            where = where[~where.index.duplicated()]
-            position[known.to_numpy()] = where.loc[ids[known].to_numpy()].to_numpy()
-        out = result.iloc[position].set_axis(frame.index)
+            cached = (self.history_rows, index)
+            self._history_index = cached
+        return cached[1]
+
+    def _entity_features(
+        self, frame: pd.DataFrame, index: features.HistoryIndex | None
+    ) -> pd.DataFrame:
+        """Entity features of batch rows against the bundle's history plus the batch itself
+        (plus what `index` already holds: a chunked file's earlier chunks). An application
+        already in the history (by id) is answered as that history row; the others are added
+        to the index first, so each row counts the batch's earlier applications."""
+        d = self.dataset
+        index = self.history_index().copy() if index is None else index
+        keys = index.keys(frame[d.entity_column], frame[d.time_column])
+        new = keys
+        if d.id_column:
+            position = index.known(frame[d.id_column])
+            held = position >= 0
+            if held.any():
+                new = keys[~held]
+                keys = keys.copy()
+                keys[held] = index.id_keys[position[held]]
+        index.add_applications(new)
+        out = pd.DataFrame(index.features(keys), index=frame.index)
         if frame[d.entity_column].isna().any():
             out.loc[frame[d.entity_column].isna(), :] = np.nan
         return out
 
-    def score_frame(self, frame: pd.DataFrame, *, explain: bool = True) -> pd.DataFrame:
+    def score_frame(
+        self,
+        frame: pd.DataFrame,
+        *,
+        explain: bool = True,
+        history: features.HistoryIndex | None = None,
+    ) -> pd.DataFrame:
         """Return score, decision, decided_by and reasons for validated canonical rows
-        (reasons left empty with explain=False, when only scores and decisions matter)."""
-        full = self.features_frame(frame)
+        (reasons left empty with explain=False, when only scores and decisions matter).
+        `history` as in `features_frame`."""
+        full = self.features_frame(frame, history)
         x = features.model_frame(full, self.spec)
         score = self.booster.inplace_predict(self._matrix(x))
         decisions = policy.decide(score, frame, self.threshold, self.policy)

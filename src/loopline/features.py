@@ -6,13 +6,14 @@
   previous application, prior positive labels *observed before* the row's time. A row's
   features only ever use rows with an earlier timestamp, and labels observed earlier.
 
-The aggregates are computed with one sort and binary searches over (entity, time) keys, so
-they cost O(n log n) at any size and never look at a later row.
+The aggregates are computed with one sort and binary searches over (entity, time) keys
+(`HistoryIndex`), so they cost O(n log n) at any size and never look at a later row.
 """
 
 from __future__ import annotations
 
 import bisect
+import copy
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from loopline.config import DatasetConfig, FeaturesConfig
 from loopline.expressions import compile_expression
 
 DAY = 86_400
-_SHIFT = np.int64(1) << np.int64(34)  # room for 500 years of seconds per entity code
+_SHIFT = np.int64(1) << np.int64(35)  # room for 1,000 years of seconds per entity code
 MAX_EVENTS_PER_ENTITY = 10_000  # online history kept per entity (applications, labels each)
 
 
@@ -55,11 +56,6 @@ def time_features(times: pd.Series, which: list[str]) -> pd.DataFrame:
     )
 
 
-def _seconds(times: pd.Series | np.ndarray, origin: np.datetime64) -> np.ndarray:
-    values = np.asarray(times, dtype="datetime64[s]")
-    return (values - origin).astype("int64")
-
-
 def label_events(
     entity: pd.Series, positive: pd.Series, observed_at: pd.Series
 ) -> tuple[pd.Series, pd.Series]:
@@ -81,39 +77,135 @@ def entity_history(
     events: (entity, time) of positive labels at the time they became known; an event counts
     for a row only if it was observed strictly before that row's time.
     """
-    event_entity = events[0] if events is not None else entity.iloc[:0]
-    codes_all, _ = pd.factorize(
-        pd.concat([entity, event_entity], ignore_index=True), use_na_sentinel=True
-    )
-    codes = codes_all[: len(entity)].astype("int64")
-    event_codes = codes_all[len(entity) :].astype("int64")
-    origin = np.datetime64(times.min(), "s") - np.timedelta64(max(windows_days, default=0) + 1, "D")
-    t = _seconds(times, origin)
-    keys = codes * _SHIFT + t
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    before = np.searchsorted(sorted_keys, keys, side="left")  # rows of this entity strictly earlier
-    entity_start = np.searchsorted(sorted_keys, codes * _SHIFT, side="left")
-    out: dict[str, np.ndarray] = {}
-    for days in windows_days:
-        start = np.searchsorted(sorted_keys, codes * _SHIFT + np.maximum(t - days * DAY, 0))
-        out[f"prior_apps_{days}d"] = (before - start).astype("float64")
-    if days_since_previous:
-        has_prev = before > entity_start
-        prev_time = t[order[np.maximum(before - 1, 0)]]
-        out["days_since_prev_app"] = np.where(has_prev, (t - prev_time) / DAY, np.nan)
+    index = HistoryIndex(windows_days, days_since_previous, labels=events is not None)
+    keys = index.keys(entity, times)
+    index.add_applications(keys)
     if events is not None:
-        event_t = np.maximum(_seconds(events[1], origin), 0)
-        event_keys = np.sort(event_codes * _SHIFT + event_t)
-        out["prior_defaults_observed"] = (
-            np.searchsorted(event_keys, keys, side="left")
-            - np.searchsorted(event_keys, codes * _SHIFT, side="left")
-        ).astype("float64")
-    frame = pd.DataFrame(out, index=entity.index)
-    missing_entity = codes < 0
-    if missing_entity.any():
-        frame.loc[missing_entity, :] = np.nan
-    return frame
+        index.add_events(index.keys(*events))
+    return pd.DataFrame(index.features(keys), index=entity.index)
+
+
+class HistoryIndex:
+    """Per-entity history as sorted integer keys: the one computation of the entity features
+    for tables (`entity_history`, the features stage) and batches (`Bundle.score_frame`).
+
+    A key is `entity code * 2**35 + seconds since 1677` (pandas' whole range of timestamps), so
+    one binary search answers "how many applications of this entity strictly before this
+    time": rows are answered "as of" their own time (point-in-time correct) with a few
+    `searchsorted` calls over the sorted keys, O(log n) per row. Entity codes come from one
+    index of entity names that grows as new entities arrive; applications of a scored batch
+    are merged in (`add_applications`, a linear merge of two sorted runs), so a file scored in
+    chunks keeps its earlier chunks as history without re-reading them.
+
+    Rows with no entity or no time get key -1: they are never history and their features are
+    missing. The online path (`EntityHistory`, one record at a time) answers the same
+    questions per entity; the parity tests hold the two equal.
+    """
+
+    def __init__(self, windows_days: list[int], days_since_previous: bool, labels: bool) -> None:
+        self.windows_days = list(windows_days)
+        self.days_since_previous = days_since_previous
+        self.labels = labels
+        self.entities = pd.Index([], dtype="str")
+        self.apps = np.empty(0, dtype="int64")  # sorted application keys
+        self.events = np.empty(0, dtype="int64")  # sorted positive-label keys (observed time)
+        self.ids = pd.Index([], dtype="str")  # application ids held, unique
+        self.id_keys = np.empty(0, dtype="int64")  # the key of each of those applications
+
+    @classmethod
+    def from_rows(
+        cls,
+        rows: pd.DataFrame,
+        *,
+        windows_days: list[int],
+        days_since_previous: bool,
+        labels: bool,
+    ) -> HistoryIndex:
+        """Return the index of history rows (entity, time, kind, id), as bundles store them."""
+        index = cls(windows_days, days_since_previous, labels)
+        apps = rows[rows["kind"] == "application"]
+        keys = index.keys(apps["entity"], apps["time"])
+        index.add_applications(keys)
+        if labels:
+            events = rows[rows["kind"] == "positive_label"]
+            index.add_events(index.keys(events["entity"], events["time"]))
+        ids = apps["id"]
+        held = (ids.notna() & ~ids.duplicated(keep="first")).to_numpy()
+        index.ids = pd.Index(ids[held].astype("str"))
+        index.id_keys = keys[held]
+        return index
+
+    def copy(self) -> HistoryIndex:
+        """Return an index whose additions leave this one as it is."""
+        out = copy.copy(self)
+        out.apps, out.events = self.apps.copy(), self.events.copy()
+        return out
+
+    def keys(self, entity: pd.Series, times: pd.Series) -> np.ndarray:
+        """Return each row's key (-1 without entity or time), adding unseen entities."""
+        names = entity.astype("str")
+        codes = self.entities.get_indexer(names) if len(self.entities) else np.full(len(names), -1)
+        unseen = (codes < 0) & names.notna().to_numpy()
+        if unseen.any():
+            new_codes, new_names = pd.factorize(names[unseen])
+            codes[unseen] = len(self.entities) + new_codes
+            self.entities = self.entities.append(pd.Index(new_names, dtype="str"))
+        stamps = np.asarray(times, dtype="datetime64[s]")
+        seconds = (stamps - _ORIGIN).astype("int64")
+        valid = (codes >= 0) & ~np.isnat(stamps)
+        return np.where(valid, codes.astype("int64") * _SHIFT + seconds, -1)
+
+    def known(self, ids: pd.Series) -> np.ndarray:
+        """Return the position of each id among the applications held (-1: not held)."""
+        if not len(self.ids):
+            return np.full(len(ids), -1)
+        return self.ids.get_indexer(ids.astype("str"))
+
+    def add_applications(self, keys: np.ndarray) -> None:
+        """Hold these applications (keys -1 are skipped) as history from now on."""
+        self.apps = _merge(self.apps, keys)
+
+    def add_events(self, keys: np.ndarray) -> None:
+        """Hold these positive labels (keys at the time each became known) from now on."""
+        self.events = _merge(self.events, keys)
+
+    def features(self, keys: np.ndarray) -> dict[str, np.ndarray]:
+        """Return each row's entity features as of its key's time, from strictly earlier
+        applications and labels observed strictly earlier (missing where the key is -1)."""
+        valid = keys >= 0
+        k = np.where(valid, keys, 0)
+        base = (k // _SHIFT) * _SHIFT  # the entity's first possible key
+        t = k - base
+        apps = self.apps
+        before = np.searchsorted(apps, k, side="left")  # this entity's rows strictly earlier
+        out: dict[str, np.ndarray] = {}
+        for days in self.windows_days:
+            start = np.searchsorted(apps, base + np.maximum(t - days * DAY, 0), side="left")
+            out[f"prior_apps_{days}d"] = (before - start).astype("float64")
+        if self.days_since_previous:
+            has_prev = before > np.searchsorted(apps, base, side="left")
+            previous = apps[np.maximum(before - 1, 0)] - base if len(apps) else t
+            out["days_since_prev_app"] = np.where(has_prev, (t - previous) / DAY, np.nan)
+        if self.labels:
+            out["prior_defaults_observed"] = (
+                np.searchsorted(self.events, k, side="left")
+                - np.searchsorted(self.events, base, side="left")
+            ).astype("float64")
+        for values in out.values():
+            values[~valid] = np.nan
+        return out
+
+
+_ORIGIN = np.datetime64("1677-01-01", "s")  # before pandas' first timestamp
+
+
+def _merge(held: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Return the sorted union (with repeats) of sorted `held` and `keys` that are not -1."""
+    new = np.sort(keys[keys >= 0])
+    if not len(new):
+        return held
+    # two sorted runs: numpy's stable sort (timsort for int64) merges them in linear time
+    return np.sort(np.concatenate([held, new]), kind="stable")
 
 
 def build_features(

@@ -192,7 +192,9 @@ def decide(
         [r.reason for r in [*policy.hard_declines, *policy.referrals]], dtype=object
     )
     fired = np.hstack([hard.to_numpy(dtype=bool), referral.to_numpy(dtype=bool)])
-    rule_reasons = [reasons[row].tolist() if row.any() else [] for row in fired]
+    rule_reasons: list[list[str]] = [[] for _ in range(len(fired))]
+    for i in np.flatnonzero(fired.any(axis=1)):  # few rows fire a rule: only they get reasons
+        rule_reasons[i] = reasons[fired[i]].tolist()
     return pd.DataFrame(
         {"decision": decision, "decided_by": decided_by, "rule_reasons": rule_reasons},
         index=frame.index,
@@ -265,7 +267,11 @@ def reason_codes(
     top = np.argsort(-c, axis=1, kind="stable")[:, :kk]  # largest first, ties by position
     positive = np.take_along_axis(c, top, axis=1) > 0
     labels = np.asarray([texts.get(name, name) for name in feature_names], dtype=object)
-    return [labels[idx[keep]].tolist() for idx, keep in zip(top, positive, strict=True)]
+    names = labels[top]
+    codes = names.tolist()
+    for i in np.flatnonzero(~positive.all(axis=1)):  # rows with fewer than k raising features
+        codes[i] = names[i][positive[i]].tolist()
+    return codes
 
 
 def review_queue(
@@ -426,15 +432,12 @@ def explain(
     from loopline.train import matrix
 
     flagged = (decisions["decision"] != APPROVE).to_numpy()
-    model_reasons: list[list[str]] = [[] for _ in range(len(x))]
+    out = [list(rules) for rules in decisions["rule_reasons"]]
     if flagged.any():
         contributions = booster.predict(
             matrix(x[flagged]), pred_contribs=True, approx_contribs=approx
         )
         codes = reason_codes(contributions, list(x.columns), k, texts)
-        for position, code in zip(np.flatnonzero(flagged), codes, strict=True):
-            model_reasons[position] = code
-    return [
-        [*rules, *model]
-        for rules, model in zip(decisions["rule_reasons"], model_reasons, strict=True)
-    ]
+        for position, code in zip(np.flatnonzero(flagged).tolist(), codes, strict=True):
+            out[position] += code
+    return out

@@ -25,7 +25,6 @@ values do not depend on the other records in it.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -154,57 +153,22 @@ class _HistoryCarrier:
     """Scores chunks with the bundle, each chunk's entity history including earlier chunks.
 
     `Bundle.score_frame` counts a row's same-entity applications in the bundle's history plus
-    the frame itself; a copy of the bundle whose history grows by each scored chunk's new
-    applications gives every chunk what one call on the whole file would.
-
-    The carried rows have no id: a history id only stops a batch row that is already in the
-    history from being counted twice, and a later chunk never scores an id of an earlier chunk
-    (it is quarantined as a duplicate). Without ids, the bundle's per-call id lookup stays the
-    size of its own history instead of growing with the file (a 5x cost at a million rows).
+    the frame itself; one history index (a copy of the bundle's) that each scored chunk's new
+    applications are merged into gives every chunk what one call on the whole file would, at
+    a cost that grows with the chunk, not with the file read so far.
     """
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
         d = bundle.dataset
-        self.carry = bundle.history is not None and bool(d.entity_column and d.time_column)
-        self.scorer = copy.copy(bundle) if self.carry else bundle
-        self.added: list[pd.DataFrame] = []
-        if self.carry:
-            rows = bundle.history_rows
-            ids = rows.loc[rows["kind"] == "application", "id"].dropna()
-            self.known = set(ids.to_numpy(dtype=object))
+        carry = bundle.history is not None and bool(d.entity_column and d.time_column)
+        self.index = bundle.history_index().copy() if carry else None
 
     def score(self, accepted: pd.DataFrame) -> pd.DataFrame:
-        """Return score_frame of a chunk's accepted rows, then remember them as history."""
+        """Return score_frame of a chunk's accepted rows, which then count as history."""
         if not len(accepted):
             return _empty_scores(self.bundle)
-        if self.added:
-            self.scorer.history_rows = pd.concat(
-                [self.scorer.history_rows, *self.added], ignore_index=True
-            )
-            self.added = []
-        scores = self.scorer.score_frame(accepted)
-        if self.carry:
-            self._remember(accepted)
-        return scores
-
-    def _remember(self, accepted: pd.DataFrame) -> None:
-        """Queue a scored chunk's new applications (not already in the history) as history."""
-        d = self.bundle.dataset
-        present = accepted[d.entity_column].notna() & accepted[d.time_column].notna()
-        keep = present.to_numpy(copy=True)
-        if d.id_column:  # a set lookup: pandas' isin on arrow strings loops in Python
-            ids = accepted[d.id_column].to_numpy(dtype=object)
-            keep &= np.fromiter((i not in self.known for i in ids), dtype=bool, count=len(ids))
-        rows = pd.DataFrame(
-            {
-                "entity": accepted.loc[keep, d.entity_column].astype("str"),
-                "time": accepted.loc[keep, d.time_column].astype("datetime64[s]"),
-                "kind": "application",
-                "id": pd.Series(None, index=accepted.index[keep], dtype="str"),
-            }
-        )
-        self.added.append(rows.astype(self.bundle.history_rows.dtypes.to_dict()))
+        return self.bundle.score_frame(accepted, history=self.index)
 
 
 def _empty_scores(bundle: Bundle) -> pd.DataFrame:

@@ -145,9 +145,9 @@ def mark_unknown_categories(
     return out, counts
 
 
-def _schema_reasons(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Series:
-    """Return per-row lists of `column:check` names that the pandera schema reports."""
-    reasons = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype="object")
+def _schema_reasons(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> dict[int, list[str]]:
+    """Return `column:check` names that the pandera schema reports, per failing row position
+    (rows that pass are absent: at a million rows, a list per row costs seconds)."""
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -165,8 +165,8 @@ def _schema_reasons(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Serie
         checks = row_cases["check"].astype(str).str.replace(r"\(.*\)$", "", regex=True)
         labels = row_cases["column"].astype(str) + ":" + checks.replace(RULE_NAMES)
         grouped = labels.groupby(row_cases["index"].astype("int64")).agg(list)
-        reasons.loc[grouped.index] = grouped
-    return reasons
+        return dict(zip(grouped.index.tolist(), grouped.tolist(), strict=True))
+    return {}
 
 
 def validate_batch(
@@ -200,12 +200,15 @@ def validate_batch(
         label = f"{time_column}:in_future"
         extra["future"] = pd.Series(np.where(future, label, None), dtype="object")
 
-    combined = _combine(reasons, extra)
-    bad = combined.str.len() > 0
+    combined = _combine(len(frame), reasons, extra)
+    bad = np.zeros(len(frame), dtype=bool)
+    bad[list(combined)] = True
     quarantined = frame[bad].copy()
-    quarantined[REASONS] = combined[bad].str.join(";")
+    quarantined[REASONS] = pd.Series(
+        [";".join(row) for row in combined.values()], index=quarantined.index, dtype="object"
+    )
     accepted = frame[~bad].drop(columns=[c for c in (PARSE_ERRORS, RAW) if c in frame.columns])
-    rule_counts = Counter(r for row in combined[bad] for r in row)
+    rule_counts = Counter(r for row in combined.values() for r in row)
     report = {
         "rows_in": len(frame),
         "accepted": len(accepted),
@@ -220,17 +223,25 @@ def validate_batch(
     )
 
 
-def _combine(reasons: pd.Series, extra: dict[str, pd.Series]) -> pd.Series:
-    """Merge schema reasons with parse, duplicate and time reasons, without double counting.
+def _combine(
+    n: int, reasons: dict[int, list[str]], extra: dict[str, pd.Series]
+) -> dict[int, list[str]]:
+    """Merge schema reasons with parse, duplicate and time reasons, without double counting,
+    for the rows that broke anything (by position).
 
     A value that failed to parse is missing, so the schema also calls it `not_nullable`;
     only the parse failure is the real reason.
     """
     parse = extra.pop("parse", None)
-    parsed = [None] * len(reasons) if parse is None else parse.to_numpy(dtype=object)
+    parsed = np.full(n, None, dtype=object) if parse is None else parse.to_numpy(dtype=object)
     others = [o.to_numpy(dtype=object) for o in extra.values()]
-    merged = []
-    for i, schema_reasons in enumerate(reasons.to_numpy()):
+    flagged = pd.notna(parsed)
+    for other in others:
+        flagged |= pd.notna(other)
+    rows = sorted({*reasons, *np.flatnonzero(flagged).tolist()})
+    merged = {}
+    for i in rows:
+        schema_reasons = reasons.get(i, [])
         row: list[str] = parsed[i].split(";") if isinstance(parsed[i], str) else []
         if row and row[0].startswith("record:"):
             pass  # the record was never parsed: its empty fields are not separate failures
@@ -240,8 +251,9 @@ def _combine(reasons: pd.Series, extra: dict[str, pd.Series]) -> pd.Series:
         else:
             row.extend(schema_reasons)
         row.extend(o[i] for o in others if o[i] is not None)
-        merged.append(row)
-    return pd.Series(merged, index=reasons.index, dtype="object")
+        if row:
+            merged[i] = row
+    return merged
 
 
 def check_required_columns(missing: list[str], *, file_name: str, present: list[str]) -> None:

@@ -360,6 +360,20 @@ def _reasons(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
+def _reasons_array(values: Any) -> pa.Array:
+    """Return a column of reason codes as Arrow lists of strings, each row as `_reasons`
+    reads it: converted by Arrow in one call when every row is a list of str already."""
+    kind = pa.list_(pa.string())
+    if not any(v is None or isinstance(v, str | bytes) for v in values):
+        try:
+            array = pa.array(values, kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            array = None  # a reason that is not a str: converted (or refused) row by row below
+        if array is not None and not array.null_count:
+            return array
+    return pa.array([_reasons(v) for v in values], kind)
+
+
 def _iso_utc(value: Any) -> str:
     """Return a timestamp (None = now) as a UTC ISO 8601 string with microseconds."""
     if value is None:
@@ -418,7 +432,7 @@ def _batch_table(frame: pd.DataFrame) -> pa.Table:
             arrays[name] = pa.array(frame[name].astype("float64").to_numpy(), pa.float64())
         elif name == "reasons":
             values = frame[name] if name in frame.columns else [None] * len(frame)
-            arrays[name] = pa.array([_reasons(v) for v in values], pa.list_(pa.string()))
+            arrays[name] = _reasons_array(values)
         elif name == "source" and name not in frame.columns:
             arrays[name] = pa.array(["batch"] * len(frame), pa.string())
         else:
