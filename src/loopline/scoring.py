@@ -39,7 +39,13 @@ from loopline import ingest
 from loopline.bundle import Bundle
 from loopline.config import SourceConfig
 from loopline.io import SOURCE_ROW, DataFileError, RawBatch
-from loopline.validate import REASONS, BatchContext, check_batch, check_required_columns
+from loopline.validate import (
+    REASONS,
+    BatchContext,
+    SeenIds,
+    check_batch,
+    check_required_columns,
+)
 
 SCORE_COLUMNS = ["score", "decision", "decided_by", "reasons"]
 
@@ -76,7 +82,7 @@ def score_batches(
     dataset, schema = bundle.dataset, bundle.schema
     id_column = dataset.id_column if dataset.id_column in schema.names else None
     scorer = _HistoryCarrier(bundle)
-    seen: set[str] = set()
+    seen = SeenIds()
     columns_checked, first = False, True
     context = BatchContext(
         schema=schema,
@@ -109,7 +115,7 @@ def score_batches(
         quarantined, report = _same_file_duplicates(result.quarantined, result.report, id_column)
         if id_column:
             for part in (result.accepted, result.quarantined):
-                seen.update(part[id_column].dropna().to_numpy(dtype=object))
+                seen.add(part[id_column])
         timings["validate"] += time.perf_counter() - started
         started = time.perf_counter()
         scores = scorer.score(result.accepted)

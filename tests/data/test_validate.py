@@ -24,6 +24,7 @@ from loopline.schemas import (
 )
 from loopline.validate import (
     REASONS,
+    SeenIds,
     ValidationStopError,
     check_quarantine_rate,
     check_required_columns,
@@ -105,7 +106,7 @@ DIRTY = {
 @pytest.mark.parametrize("name", sorted(DIRTY))
 def test_rows_are_conserved(name: str) -> None:
     frame = canonical(*DIRTY[name])
-    result = run(frame, seen_ids={"A2"})
+    result = run(frame, seen_ids=SeenIds(["A2"]))
     report = result.report
     assert report["rows_in"] == len(frame)
     assert report["accepted"] == len(result.accepted)
@@ -180,7 +181,7 @@ def test_missing_ids_are_not_duplicates_of_each_other() -> None:
 
 def test_duplicate_of_earlier_batch() -> None:
     frame = canonical({"id": "A1"}, {"id": "B7"}, {"id": "C3"})
-    result = run(frame, seen_ids={"B7", "Z"})
+    result = run(frame, seen_ids=SeenIds(["B7", "Z"]))
     assert result.accepted["id"].tolist() == ["A1", "C3"]
     assert reasons_by_id(result) == {"B7": "id:duplicate_of_earlier_batch"}
     assert result.report["rules"] == {"id:duplicate_of_earlier_batch": 1}
@@ -431,3 +432,15 @@ def test_a_resent_batch_does_not_trip_the_quarantine_ceiling():
     broken = {"rows_in": 100, "quarantined": 60, "rules": {"age:below_min": 50}}
     with pytest.raises(ValidationStopError, match="above the ceiling"):
         check_quarantine_rate(broken, file_name="b.csv", ceiling=0.25, resent=10)
+
+
+def test_seen_ids_remember_ids_across_batches_in_8_bytes_each():
+    seen = SeenIds(["A1", None, "A2"])
+    seen.add(pd.Series(["B1", np.nan, "A1"], dtype="str"))
+    assert len(seen) == 4  # missing ids are never remembered; a repeat is held twice, harmlessly
+    ids = pd.Series(["A1", "B1", "C1", None, "A2"], dtype="str")
+    assert seen.contains(ids).tolist() == [True, True, False, False, True]
+    assert SeenIds().contains(ids).tolist() == [False] * 5
+    numbers = SeenIds([7, 8])  # an id column of numbers is held the same way
+    assert numbers.contains(pd.Series([8, 9], dtype=object)).tolist() == [True, False]
+    assert seen._hashes.dtype == np.int64 and seen._hashes.nbytes == 8 * len(seen)

@@ -9,6 +9,7 @@ file behind.
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 import uuid
@@ -125,6 +126,8 @@ def score_file(
     chunks = read_chunks(input_path, source=source, chunk_rows=options.chunk_rows)
     time_column = bundle.dataset.time_column
     latest = None  # the latest accepted application time: which period the batch belongs to
+    collecting = gc.isenabled()
+    gc.disable()  # a chunk creates a list (reasons) per row: see the gc.collect() below
     try:
         for chunk in score_batches(
             chunks,
@@ -155,6 +158,7 @@ def score_file(
                 top = chunk.accepted[time_column].max()
                 latest = top if latest is None or top > latest else latest
             bar.update(chunk.report["rows_in"])
+            gc.collect()  # once per chunk, not every few thousand of its million small objects
         writers[0].close()
         writers[1].close()
     except BaseException:
@@ -163,6 +167,8 @@ def score_file(
         raise
     finally:
         bar.close()
+        if collecting:
+            gc.enable()
     if summary.rows_read != summary.scored + summary.quarantined:  # a broken invariant is a bug
         raise AssertionError(
             f"{summary.rows_read} rows read but {summary.scored} scored and "

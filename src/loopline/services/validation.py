@@ -60,14 +60,14 @@ def validate_partitions(cfg: Config, params: tuple[str, ...]) -> dict:
     log.info(
         "%d batches: %d new or changed, %d current", len(inputs), len(work.todo), len(work.keep)
     )
-    seen: set[str] = set()
+    seen = validate.SeenIds()
     id_column = cfg.dataset.id_column
     for key in tqdm(order, desc="validating", unit="batch"):
         table = ingested[key]["table"]
         output = ingested[key]["outputs"][0]
         if key not in todo:
             if table == "applications" and id_column:
-                seen.update(read_table(ok_dir / output, columns=[id_column])[id_column])
+                seen.add(read_table(ok_dir / output, columns=[id_column])[id_column])
             continue
         frame = read_table(in_dir / output)
         time_column = (
@@ -90,7 +90,7 @@ def validate_partitions(cfg: Config, params: tuple[str, ...]) -> dict:
         write_table(result.accepted, ok_dir / output)
         write_table(result.quarantined, bad_dir / output)
         if table == "applications" and id_column:
-            seen.update(result.accepted[id_column])
+            seen.add(result.accepted[id_column])
         partitions[key] = {
             "input": chained[key],
             "table": table,
