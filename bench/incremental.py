@@ -107,7 +107,7 @@ def serve_and_feed_back(path: Path) -> dict:
             log=read_log(log_dir).frame,
             root=path / cfg.paths.feedback,
             schema_columns=table_schema(path / cfg.dataset.schema_path).names,
-            history=feedback.history_ids(path / cfg.paths.validated, cfg.dataset),
+            history=feedback.history_times(path / cfg.paths.validated, cfg.dataset),
         )
         workspace.run(path, "dvc", "add", str(result.partition.relative_to(path)))
         report = result.report
