@@ -33,7 +33,7 @@ test-fast: venv ## The edit-test loop: unit, data and model tests (no dvc repro,
 	$(BIN)/pytest -q -p no:cacheprovider -n auto --dist worksteal --ignore=tests/e2e -m "not slow and not browser"
 
 bench: venv ## Benchmarks (batch, REST, drift vs Evidently, incremental repro, malformed traffic) -> BENCHMARKS.md; needs `make run` first
-	$(BIN)/python -m bench.batch
+	$(BIN)/python -m bench.batch --rows 1000000 --memory-rows 10000000
 	$(BIN)/python -m bench.rest
 	$(BIN)/python -m bench.drift
 	$(BIN)/python -m bench.incremental
