@@ -7,10 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loopline.config import DatasetConfig, FeaturesConfig, to_config
 from loopline.expressions import ExpressionError
 from loopline.features import (
+    HistoryIndex,
     build_features,
     derived_features,
     entity_history,
@@ -157,6 +160,31 @@ def test_entity_history_optional_parts() -> None:
         HISTORY["customer"], HISTORY["at"], windows_days=[7], days_since_previous=False
     )
     assert list(out.columns) == ["prior_apps_7d"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    days=st.lists(st.integers(0, 400), min_size=1, max_size=60),
+    customers=st.data(),
+    chunk=st.integers(1, 25),
+)
+def test_history_index_in_chunks_equals_one_call(days, customers, chunk) -> None:
+    """A file in time order scored chunk by chunk (each chunk merged into the index after its
+    own rows are added) gets the features of one call over the whole table: how batch scoring
+    carries history from chunk to chunk (`Bundle.score_frame(history=...)`)."""
+    n = len(days)
+    entity = pd.Series(
+        customers.draw(st.lists(st.sampled_from(["a", "b", "c", None]), min_size=n, max_size=n))
+    )
+    times = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(sorted(days), unit="D"))
+    whole = entity_history(entity, times, windows_days=[7, 30], days_since_previous=True)
+    index = HistoryIndex([7, 30], days_since_previous=True, labels=False)
+    parts = []
+    for start in range(0, n, chunk):
+        keys = index.keys(entity[start : start + chunk], times[start : start + chunk])
+        index.add_applications(keys)
+        parts.append(pd.DataFrame(index.features(keys), index=entity.index[start : start + chunk]))
+    pd.testing.assert_frame_equal(pd.concat(parts), whole)
 
 
 def test_entity_history_counts_the_whole_window() -> None:
