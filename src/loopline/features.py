@@ -325,6 +325,7 @@ class EntityHistory:
         self._events: dict[str, list[int]] = {}
         self._ids: dict[str, str] = {}  # application id -> entity
         self._labelled: set[str] = set()  # application ids whose positive label is held
+        self._pending: pd.DataFrame | None = None  # stored rows not yet in the lists (`load`)
         self._lock = threading.Lock()
 
     @classmethod
@@ -336,24 +337,42 @@ class EntityHistory:
         days_since_previous: bool,
         labels: bool,
     ) -> EntityHistory:
-        """Return the history stored as rows (entity, time, kind, id)."""
+        """Return the history stored as rows (entity, time, kind, id).
+
+        The per-entity lists are built on first use (`load`), not here: a bundle loaded to
+        score files, evaluate or gate never asks one record at a time, and at a million rows
+        the lists cost seconds and hundreds of MB. The service loads them before it answers.
+        """
         history = cls(windows_days, days_since_previous, labels)
+        history._pending = table
+        return history
+
+    def load(self) -> EntityHistory:
+        """Build the per-entity lists from the stored rows, once; return self."""
+        if self._pending is None:
+            return self
+        with self._lock:
+            if self._pending is not None:
+                self._fill(self._pending)
+                self._pending = None
+        return self
+
+    def _fill(self, table: pd.DataFrame) -> None:
         seconds = _epoch_seconds(table["time"])
         entities = table["entity"].to_numpy(dtype=object)
         kinds = table["kind"].to_numpy(dtype=object)
         ids = table["id"].to_numpy(dtype=object)
         order = np.argsort(seconds, kind="stable")
         for i in order:
-            target = history._apps if kinds[i] == "application" else history._events
+            target = self._apps if kinds[i] == "application" else self._events
             target.setdefault(entities[i], []).append(int(seconds[i]))
         for entity, identifier, kind in zip(entities, ids, kinds, strict=True):
             if identifier is None or identifier is pd.NA or identifier != identifier:
                 continue
             if kind == "application":
-                history._ids[identifier] = entity
+                self._ids[identifier] = entity
             else:
-                history._labelled.add(identifier)
-        return history
+                self._labelled.add(identifier)
 
     @staticmethod
     def table(
@@ -393,6 +412,7 @@ class EntityHistory:
 
     def query(self, entity: str | None, time: np.datetime64 | pd.Timestamp) -> dict[str, float]:
         """Return the entity features of one application at `time`, from earlier history only."""
+        self.load()
         names = [f"prior_apps_{d}d" for d in self.windows_days]
         names += ["days_since_prev_app"] if self.days_since_previous else []
         names += ["prior_defaults_observed"] if self.labels else []
@@ -415,6 +435,7 @@ class EntityHistory:
 
     def add_application(self, entity: str | None, time: Any, application_id: str | None) -> bool:
         """Record a served application, once per id, so later applications see it."""
+        self.load()
         if entity is None or pd.isna(time) or (application_id and application_id in self._ids):
             return False
         t = int(np.datetime64(time, "s").astype("int64"))
@@ -431,6 +452,7 @@ class EntityHistory:
         False when the application is unknown, the label already held, or labels are unused."""
         if not self.labels or pd.isna(known_at):
             return False
+        self.load()
         t = int(np.datetime64(known_at, "s").astype("int64"))
         with self._lock:
             entity = self._ids.get(application_id)
@@ -447,9 +469,11 @@ class EntityHistory:
             del times[: len(times) - self.max_per_entity]
 
     def __contains__(self, application_id: str) -> bool:
+        self.load()
         return application_id in self._ids
 
     def entity_of(self, application_id: str) -> str | None:
+        self.load()
         return self._ids.get(application_id)
 
 

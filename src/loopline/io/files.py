@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 def temporary_path(path: Path) -> Path:
@@ -91,9 +93,17 @@ def write_bytes(data: bytes, path: str | Path) -> Path:
     return Path(path)
 
 
-def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Return a Parquet table written by a pipeline stage (optionally only some columns)."""
-    return pd.read_parquet(path, columns=columns)
+def read_table(
+    path: str | Path,
+    columns: list[str] | None = None,
+    *,
+    where: tuple[str, list[Any]] | None = None,
+) -> pd.DataFrame:
+    """Return a Parquet table written by a pipeline stage: optionally only some columns, and
+    only the rows whose column `where[0]` holds one of `where[1]` (filtered while reading, so
+    the other rows never take memory), in file order."""
+    filters = None if where is None else [(where[0], "in", list(where[1]))]
+    return pd.read_parquet(path, columns=columns, filters=filters)
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -104,12 +114,36 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
         raise ValueError(f"cannot write {path}: unknown extension {suffix!r}")
     with atomic_path(path) as tmp:
         if suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
+            _write_parquet(frame, tmp)
         elif suffix == ".csv":
             frame.to_csv(tmp, index=False)
         else:
             frame.to_json(tmp, orient="records", lines=True, date_format="iso")
     return path
+
+
+PARQUET_SLICE_ROWS = 250_000
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write a frame as Parquet a slice of rows at a time, so that the Arrow copy of a large
+    table is one slice, not the whole table, on top of the frame (the file holds the same
+    rows, schema and pandas metadata as `frame.to_parquet(index=False)`)."""
+    if len(frame) <= PARQUET_SLICE_ROWS:
+        frame.to_parquet(path, index=False)
+        return
+    first = pa.Table.from_pandas(frame.iloc[:PARQUET_SLICE_ROWS], preserve_index=False)
+    if any(pa.types.is_null(field.type) for field in first.schema):
+        frame.to_parquet(path, index=False)  # a column with no value yet: its type is unknown
+        return
+    with pq.ParquetWriter(path, first.schema) as writer:
+        writer.write_table(first)
+        del first
+        for start in range(PARQUET_SLICE_ROWS, len(frame), PARQUET_SLICE_ROWS):
+            part = frame.iloc[start : start + PARQUET_SLICE_ROWS]
+            writer.write_table(
+                pa.Table.from_pandas(part, schema=writer.schema, preserve_index=False)
+            )
 
 
 def read_json(path: str | Path) -> Any:

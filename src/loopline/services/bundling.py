@@ -24,8 +24,11 @@ def build_bundle(cfg: Config) -> dict:
     """Write the bundle's history, reference statistics and manifest beside the model; return
     the manifest (bundle.json)."""
     model_dir = ModelDir(Path(cfg.paths.model_dir), cfg.artifacts)
-    frame = read_table(cfg.paths.split)
+    d = cfg.dataset
+    history_columns = [c for c in (d.entity_column, d.time_column, d.id_column) if c]
+    frame = read_table(cfg.paths.split, columns=[*history_columns, TARGET, LABEL_TIME])
     model_dir.write_history(bundle.history_table(frame, cfg.dataset, TARGET, LABEL_TIME))
+    del frame  # the history is written: the reference statistics read the features table
     model_dir.write_reference(reference(cfg, model_dir))
     schema_spec = scoring_spec(
         yaml.safe_load(Path(cfg.dataset.schema_path).read_text()), cfg.dataset
@@ -41,7 +44,7 @@ def reference(cfg: Config, model_dir: ModelDir) -> dict:
     """Reference statistics for monitoring, computed once here: model inputs on the training
     rows, the score distribution on the validation rows, performance on the test rows."""
     spec = model_dir.read_spec()
-    frame = read_table(cfg.paths.features)
+    frame = read_table(cfg.paths.features, columns=[*spec.feature_names, SPLIT, TARGET])
     inputs = model_frame(frame[frame[SPLIT] == "train"], spec)
     categorical = list(spec.categorical)
     numeric = spec.numeric

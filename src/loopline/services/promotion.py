@@ -28,8 +28,7 @@ def judge_challenger(cfg: Config) -> dict:
     run = read_json(reports / "mlflow_run.json")
     name, version = run["registered_model"], str(run["version"])
     mlflow.set_tracking_uri(mlflow_uri())
-    frame = read_table(cfg.paths.split)
-    rows = frame[frame[SPLIT] == "test"].reset_index(drop=True)
+    rows = read_table(cfg.paths.split, where=(SPLIT, ["test"]))
     if rows.empty:
         raise ServiceError("the split has no test rows: nothing to compare the models on")
     y = rows[TARGET].to_numpy(dtype="float64")

@@ -26,6 +26,22 @@ def _concat(folder: Path) -> pd.DataFrame | None:
 def split_rows(cfg: Config) -> dict:
     """Join the delayed labels, split train/valid/test (by time when there is one), write the
     split table; return the report (split.json)."""
+    joined, label_report = _joined(cfg)  # the partitions read are released here
+    if cfg.dataset.time_column:
+        joined = joined.sort_values(cfg.dataset.time_column, kind="stable", ignore_index=True)
+    try:
+        joined[split.SPLIT] = split.assign_split(
+            joined, time_column=cfg.dataset.time_column, cfg=cfg.split, seed=cfg.seed
+        )
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
+    write_table(joined, cfg.paths.split)
+    return {"labels": label_report, "splits": split.split_report(joined, cfg.dataset.time_column)}
+
+
+def _joined(cfg: Config) -> tuple[pd.DataFrame, dict]:
+    """Return the accepted applications with their labels joined, and the label report;
+    raise ServiceError when there is nothing to train on or one class only."""
     validated = Path(cfg.paths.validated)
     apps = _concat(validated / "applications")
     if apps is None or apps.empty:
@@ -45,13 +61,4 @@ def split_rows(cfg: Config) -> dict:
         )
     except ValueError as exc:
         raise ServiceError(str(exc)) from None
-    if cfg.dataset.time_column:
-        joined = joined.sort_values(cfg.dataset.time_column, kind="stable", ignore_index=True)
-    try:
-        joined[split.SPLIT] = split.assign_split(
-            joined, time_column=cfg.dataset.time_column, cfg=cfg.split, seed=cfg.seed
-        )
-    except ValueError as exc:
-        raise ServiceError(str(exc)) from None
-    write_table(joined, cfg.paths.split)
-    return {"labels": label_report, "splits": split.split_report(joined, cfg.dataset.time_column)}
+    return joined, label_report
