@@ -46,3 +46,32 @@ def test_memory_per_customer_is_bounded() -> None:
     features = history.query("c1", np.datetime64("2024-01-20"))
     assert features["prior_apps_30d"] == 3, "only the latest three are kept"
     assert features["days_since_prev_app"] == 13
+
+
+def test_a_stored_history_is_built_on_first_use_and_answers_the_same() -> None:
+    table = EntityHistory.table(
+        pd.Series(["c1", "c1", "c2"]),
+        pd.Series(pd.to_datetime(["2024-01-01", "2024-01-05", "2024-01-07"])),
+        pd.Series(["a1", "a2", "a3"]),
+        None,
+        None,
+    )
+    lazy = EntityHistory.from_table(
+        table, windows_days=[30], days_since_previous=True, labels=False
+    )
+    assert lazy._pending is not None and not lazy._apps  # loading a bundle builds nothing
+    eager = EntityHistory.from_table(
+        table, windows_days=[30], days_since_previous=True, labels=False
+    ).load()
+    assert eager._pending is None
+    assert eager._apps == {"c1": [1704067200, 1704412800], "c2": [1704585600]}
+    at = np.datetime64("2024-01-10")
+    assert (
+        lazy.query("c1", at)
+        == eager.query("c1", at)
+        == {
+            "prior_apps_30d": 2.0,
+            "days_since_prev_app": 5.0,
+        }
+    )
+    assert lazy._pending is None  # the first question built it

@@ -436,3 +436,17 @@ def test_empty_log_reads_as_empty_frame(tmp_path: Path) -> None:
     assert "request_id" in result.frame.columns
     with pytest.raises(FileNotFoundError):
         read_log(tmp_path / "missing")
+
+
+def test_batch_reasons_are_lists_of_text_whatever_their_container(tmp_path: Path) -> None:
+    rows = [_record(i) for i in range(4)]
+    flat = to_flat(rows)
+    flat["reasons"] = pd.Series(
+        [["a", "b"], ("c",), np.array(["d"], dtype=object), [7]], dtype=object
+    )  # Arrow converts the first three at once; the 7 sends the column the per-row way
+    with PredictionLog(tmp_path) as log:
+        log.write_batch(flat, batch_id="mixed")
+        with pytest.raises(ValueError, match="list of str"):
+            log.write_batch(flat.assign(reasons=["x", [], [], []]), batch_id="text")
+    got = read_log(tmp_path).frame.sort_values("request_id")["reasons"].map(list).tolist()
+    assert got == [["a", "b"], ["c"], ["d"], ["7"]]

@@ -32,7 +32,8 @@ def choose_policy(cfg: Config) -> dict:
     p, amount_col = cfg.policy, cfg.dataset.amount_column
     spec = model_dir.read_spec()
     booster = model_dir.load_booster()
-    frame, raw = read_table(cfg.paths.features), read_table(cfg.paths.split)
+    frame = read_table(cfg.paths.features, columns=[*spec.feature_names, SPLIT, TARGET])
+    raw = read_table(cfg.paths.split)
     scored, curves = {}, []
     for name in ("valid", "test"):
         mask = (frame[SPLIT] == name).to_numpy()

@@ -24,7 +24,7 @@ def evaluate_model(cfg: Config) -> dict:
     spec = model_dir.read_spec()
     booster = model_dir.load_booster()
     baseline = model_dir.read_baseline()
-    frame = read_table(cfg.paths.features)
+    frame = read_table(cfg.paths.features, where=(SPLIT, ["valid", "test"]))
     metrics: dict = {}
     for name in ("valid", "test"):
         part = frame[frame[SPLIT] == name]

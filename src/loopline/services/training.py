@@ -22,8 +22,14 @@ def train_models(cfg: Config) -> dict:
     """Train both models on the train split (early stopping on valid); return the summary."""
     model_dir = ModelDir(Path(cfg.paths.model_dir), cfg.artifacts)
     spec = model_dir.read_spec()
-    frame = read_table(cfg.paths.features)
+    time_column = [cfg.dataset.time_column] if cfg.dataset.time_column else []
+    frame = read_table(
+        cfg.paths.features,
+        columns=[*spec.feature_names, SPLIT, TARGET, *time_column],
+        where=(SPLIT, ["train", "valid"]),
+    )
     parts = {name: frame[frame[SPLIT] == name] for name in ("train", "valid")}
+    del frame
     x = {name: model_frame(part, spec) for name, part in parts.items()}
     y = {name: part[TARGET].to_numpy() for name, part in parts.items()}
     init, note = _warm_start(cfg, spec)
