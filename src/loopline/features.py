@@ -204,8 +204,11 @@ def _merge(held: np.ndarray, keys: np.ndarray) -> np.ndarray:
     new = np.sort(keys[keys >= 0])
     if not len(new):
         return held
-    # two sorted runs: numpy's stable sort (timsort for int64) merges them in linear time
-    return np.sort(np.concatenate([held, new]), kind="stable")
+    merged = np.concatenate([held, new])
+    # two sorted runs: numpy's stable sort (timsort for int64) merges them in linear time, in
+    # place (no third copy of a history that can hold millions of keys)
+    merged.sort(kind="stable")
+    return merged
 
 
 def build_features(

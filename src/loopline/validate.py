@@ -82,7 +82,9 @@ class SeenIds:
         """Remember these ids (missing ones are skipped)."""
         new = np.sort(self._hash(ids))
         if len(new):  # two sorted runs: numpy's stable sort merges them in linear time
-            self._hashes = np.sort(np.concatenate([self._hashes, new]), kind="stable")
+            merged = np.concatenate([self._hashes, new])
+            merged.sort(kind="stable")
+            self._hashes = merged
 
     def contains(self, ids: pd.Series) -> np.ndarray:
         """Whether each id was seen (a missing id never was)."""

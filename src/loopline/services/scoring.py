@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from loopline.bundle import Bundle
 from loopline.config import SourceConfig
@@ -159,6 +160,7 @@ def score_file(
                 latest = top if latest is None or top > latest else latest
             bar.update(chunk.report["rows_in"])
             gc.collect()  # once per chunk, not every few thousand of its million small objects
+            pa.default_memory_pool().release_unused()  # the chunk's Arrow buffers, to the OS
         writers[0].close()
         writers[1].close()
     except BaseException:
