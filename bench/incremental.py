@@ -22,6 +22,7 @@ most 2.5x XGBoost's training alone; no stage's process tree holds more than 1,00
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
@@ -71,30 +72,22 @@ def timed_repro(path: Path) -> dict[str, dict]:
 def train_alone(path: Path) -> dict:
     """Time XGBoost's training alone, in this process, on what the train stage trained on.
 
-    The inputs are built as `services.training.train_models` builds them (features table,
-    train/valid parts, the model spec, recency weights), untimed; then `train.train_xgboost`
-    runs with the same config, from scratch as in the full run (no champion yet). The
-    baseline, the imports and the writes are the stage's, not training's.
+    The inputs are the train stage's own (`services.training.training_inputs`), read
+    untimed; then `train.train_xgboost` runs with the same config, from scratch as in the full
+    run (no champion yet). The baseline, the imports and the writes are the stage's, not
+    training's.
     """
     from loopline import train
     from loopline.config import load_config
-    from loopline.features import model_frame
-    from loopline.io import read_json, read_table
+    from loopline.io import read_json
     from loopline.io.artifacts import ModelDir
-    from loopline.split import SPLIT, TARGET
+    from loopline.services.training import training_inputs
 
     cfg = load_config(path / "params.yaml")
     spec = ModelDir(path / cfg.paths.model_dir, cfg.artifacts).read_spec()
-    frame = read_table(path / cfg.paths.features)
-    parts = {name: frame[frame[SPLIT] == name] for name in ("train", "valid")}
-    x = {name: model_frame(part, spec) for name, part in parts.items()}
-    y = {name: part[TARGET].to_numpy() for name, part in parts.items()}
-    weight = None
-    if cfg.train.recency_half_life_days:
-        weight = train.recency_weights(
-            parts["train"][cfg.dataset.time_column], cfg.train.recency_half_life_days
-        )
-    del frame, parts
+    with contextlib.chdir(path):  # the stage's relative paths, as `dvc repro` runs it
+        inputs = training_inputs(cfg, spec)
+    x, y, weight = inputs.x, inputs.y, inputs.weight
     load = machine_load()
     started = time.perf_counter()
     _, summary = train.train_xgboost(

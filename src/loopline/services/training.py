@@ -5,7 +5,11 @@ logistic-regression baseline (baseline.json), written beside the feature spec. U
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from loopline import train
 from loopline.config import Config
@@ -18,10 +22,19 @@ from loopline.split import SPLIT, TARGET
 log = logging.getLogger(__name__)
 
 
-def train_models(cfg: Config) -> dict:
-    """Train both models on the train split (early stopping on valid); return the summary."""
-    model_dir = ModelDir(Path(cfg.paths.model_dir), cfg.artifacts)
-    spec = model_dir.read_spec()
+@dataclass
+class TrainingInputs:
+    """What XGBoost and the baseline train on: model inputs and targets of the train and valid
+    rows, and the train rows' recency weights (None without a half-life)."""
+
+    x: dict[str, pd.DataFrame]
+    y: dict[str, np.ndarray]
+    weight: np.ndarray | None
+
+
+def training_inputs(cfg: Config, spec: FeatureSpec) -> TrainingInputs:
+    """Read the train and valid rows of the features table (only the model's columns) and
+    return them as the models see them."""
     time_column = [cfg.dataset.time_column] if cfg.dataset.time_column else []
     frame = read_table(
         cfg.paths.features,
@@ -30,9 +43,6 @@ def train_models(cfg: Config) -> dict:
     )
     parts = {name: frame[frame[SPLIT] == name] for name in ("train", "valid")}
     del frame
-    x = {name: model_frame(part, spec) for name, part in parts.items()}
-    y = {name: part[TARGET].to_numpy() for name, part in parts.items()}
-    init, note = _warm_start(cfg, spec)
     weight = None
     if cfg.train.recency_half_life_days:
         if not cfg.dataset.time_column:
@@ -40,6 +50,20 @@ def train_models(cfg: Config) -> dict:
         weight = train.recency_weights(
             parts["train"][cfg.dataset.time_column], cfg.train.recency_half_life_days
         )
+    return TrainingInputs(
+        x={name: model_frame(part, spec) for name, part in parts.items()},
+        y={name: part[TARGET].to_numpy() for name, part in parts.items()},
+        weight=weight,
+    )
+
+
+def train_models(cfg: Config) -> dict:
+    """Train both models on the train split (early stopping on valid); return the summary."""
+    model_dir = ModelDir(Path(cfg.paths.model_dir), cfg.artifacts)
+    spec = model_dir.read_spec()
+    inputs = training_inputs(cfg, spec)
+    x, y = inputs.x, inputs.y
+    init, note = _warm_start(cfg, spec)
     booster, summary = train.train_xgboost(
         x["train"],
         y["train"],
@@ -48,7 +72,7 @@ def train_models(cfg: Config) -> dict:
         model=cfg.model,
         cfg=cfg.train,
         init_model=init,
-        weight=weight,
+        weight=inputs.weight,
     )
     summary["warm_start"] = note
     model_dir.save_booster(booster)
@@ -56,7 +80,7 @@ def train_models(cfg: Config) -> dict:
         x["train"], y["train"], categorical=spec.levels(), c=cfg.train.baseline_c
     )
     model_dir.write_baseline(baseline)
-    summary |= {"train_rows": len(parts["train"]), "valid_rows": len(parts["valid"])}
+    summary |= {"train_rows": len(y["train"]), "valid_rows": len(y["valid"])}
     return summary
 
 
