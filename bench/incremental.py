@@ -73,39 +73,29 @@ def train_alone(path: Path) -> dict:
     """Time XGBoost's training alone, in this process, on what the train stage trained on.
 
     The inputs are the train stage's own (`services.training.training_inputs`), read
-    untimed; then `train.train_xgboost` runs with the same config, from scratch as in the full
-    run (no champion yet). The baseline, the imports and the writes are the stage's, not
+    untimed; then the stage's `fit_xgboost` runs with the same config, from scratch as in the
+    full run (no champion yet). The baseline, the imports and the writes are the stage's, not
     training's.
     """
-    from loopline import train
     from loopline.config import load_config
     from loopline.io import read_json
     from loopline.io.artifacts import ModelDir
-    from loopline.services.training import training_inputs
+    from loopline.services.training import fit_xgboost, training_inputs
 
     cfg = load_config(path / "params.yaml")
     spec = ModelDir(path / cfg.paths.model_dir, cfg.artifacts).read_spec()
     with contextlib.chdir(path):  # the stage's relative paths, as `dvc repro` runs it
         inputs = training_inputs(cfg, spec)
-    x, y, weight = inputs.x, inputs.y, inputs.weight
     load = machine_load()
     started = time.perf_counter()
-    _, summary = train.train_xgboost(
-        x["train"],
-        y["train"],
-        x["valid"],
-        y["valid"],
-        model=cfg.model,
-        cfg=cfg.train,
-        weight=weight,
-    )
+    _, summary = fit_xgboost(inputs, cfg)
     seconds = time.perf_counter() - started
     stage = read_json(path / cfg.paths.reports / "train.json")
     print(f"  XGBoost training alone: {seconds:.1f} s", flush=True)  # noqa: T201
     return {
         "seconds": round(seconds, 2),
         "load": [load, machine_load()],
-        "train_rows": len(y["train"]),
+        "train_rows": len(inputs.y["train"]),
         "rounds_trained": summary["rounds_trained"],
         "stage_rounds_trained": stage.get("rounds_trained"),
         "stage_warm_start": stage.get("warm_start"),
@@ -307,8 +297,8 @@ def markdown(result: dict) -> str:
         "Full pipeline with `simulate` and `check_params`: "
         f"{result['pipeline_with_simulate_s']:.1f} s, "
         f"{result['training_ratio_with_simulate']:.2f}x training alone. Training alone is "
-        f"`train.train_xgboost` in the benchmark's process on the train stage's inputs (loaded "
-        f"beforehand, not timed; {alone['train_rows']:,} training rows, "
+        "`services.training.fit_xgboost` in the benchmark's process on the train stage's "
+        f"inputs (loaded beforehand, not timed; {alone['train_rows']:,} training rows, "
         f"{alone['rounds_trained']} rounds; the stage trained {alone['stage_rounds_trained']}, "
         f"warm start `{alone['stage_warm_start']}`): {alone['seconds']:.1f} s, against "
         f"{train_s:.1f} s for the whole train stage ({train_s / alone['seconds']:.2f}x: DVC, "

@@ -57,6 +57,23 @@ def training_inputs(cfg: Config, spec: FeatureSpec) -> TrainingInputs:
     )
 
 
+def fit_xgboost(
+    inputs: TrainingInputs, cfg: Config, init_model: object | None = None
+) -> tuple[object, dict]:
+    """Fit XGBoost on the train rows, early stopping on valid (continuing `init_model`'s
+    trees when given); return the booster and the training summary."""
+    return train.train_xgboost(
+        inputs.x["train"],
+        inputs.y["train"],
+        inputs.x["valid"],
+        inputs.y["valid"],
+        model=cfg.model,
+        cfg=cfg.train,
+        init_model=init_model,
+        weight=inputs.weight,
+    )
+
+
 def train_models(cfg: Config) -> dict:
     """Train both models on the train split (early stopping on valid); return the summary."""
     model_dir = ModelDir(Path(cfg.paths.model_dir), cfg.artifacts)
@@ -64,16 +81,7 @@ def train_models(cfg: Config) -> dict:
     inputs = training_inputs(cfg, spec)
     x, y = inputs.x, inputs.y
     init, note = _warm_start(cfg, spec)
-    booster, summary = train.train_xgboost(
-        x["train"],
-        y["train"],
-        x["valid"],
-        y["valid"],
-        model=cfg.model,
-        cfg=cfg.train,
-        init_model=init,
-        weight=inputs.weight,
-    )
+    booster, summary = fit_xgboost(inputs, cfg, init_model=init)
     summary["warm_start"] = note
     model_dir.save_booster(booster)
     baseline = train.train_baseline(
