@@ -88,8 +88,12 @@ class Bundle:
     history: features.EntityHistory | None
 
     @classmethod
-    def load(cls, root: str | Path) -> Bundle:
-        """Return the bundle stored in a folder, checking its files against bundle.json."""
+    def load(cls, root: str | Path, *, online: bool = False) -> Bundle:
+        """Return the bundle stored in a folder, checking its files against bundle.json.
+
+        `online`: build the per-customer lists that answer one record at a time now (a
+        service, before its first request); batch scoring, evaluation and the gate never use
+        them, so by default they are built on first use."""
         folder = ModelDir.of_bundle(root)
         meta = folder.read_manifest()
         for name, digest in meta["files"].items():
@@ -107,6 +111,8 @@ class Bundle:
                 days_since_previous=fcfg.days_since_previous,
                 labels=fcfg.prior_positive_labels and cfg.dataset.id_column is not None,
             )
+            if online:
+                history.load()
         return cls(
             root=folder.root,
             bundle_id=meta["bundle_id"],

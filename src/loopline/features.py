@@ -344,7 +344,8 @@ class EntityHistory:
 
         The per-entity lists are built on first use (`load`), not here: a bundle loaded to
         score files, evaluate or gate never asks one record at a time, and at a million rows
-        the lists cost seconds and hundreds of MB. The service loads them before it answers.
+        the lists cost seconds and hundreds of MB. A service loads them before it answers
+        (`Bundle.load(..., online=True)`).
         """
         history = cls(windows_days, days_since_previous, labels)
         history._pending = table

@@ -135,6 +135,18 @@ def test_one_record_at_a_time_scores_as_the_batch_does(
     assert [s["reasons"] for s in served] == [list(r) for r in batch["reasons"]]
 
 
+def test_a_service_builds_the_online_history_on_load_and_batch_use_never_does(
+    trained: TrainedRun, fresh: pd.DataFrame, fresh_requests: list[dict]
+) -> None:
+    batch = Bundle.load(trained.model_dir)
+    batch.score_frame(fresh.head(50))  # batch scoring answers from HistoryIndex alone
+    assert batch.history is not None and batch.history._pending is not None
+    online = Bundle.load(trained.model_dir, online=True)
+    assert online.history is not None and online.history._pending is None
+    record = fresh_requests[0]
+    assert online.score_record(record, remember=False) == batch.score_record(record, remember=False)
+
+
 # ------------------------------------------------------------------ directional expectations
 
 

@@ -97,9 +97,7 @@ class ModelHolder:
             dataset=self.settings.dataset,
             cache_dir=self.settings.cache_dir,
         )
-        loaded = Loaded(bundle=Bundle.load(resolved.path), source=resolved)
-        if loaded.bundle.history is not None:
-            loaded.bundle.history.load()  # before the first request, not during it
+        loaded = Loaded(bundle=Bundle.load(resolved.path, online=True), source=resolved)
         # what was served and fed back since the bundle was built: a restart or a swap keeps
         # every customer's history (a second pass catches what was logged meanwhile)
         started = datetime.now(UTC) - timedelta(seconds=1)

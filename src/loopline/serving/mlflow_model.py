@@ -20,7 +20,7 @@ class LooplineModel(PythonModel):
     def load_context(self, context: Any) -> None:
         from loopline.bundle import Bundle
 
-        self.bundle = Bundle.load(context.artifacts["bundle"])
+        self.bundle = Bundle.load(context.artifacts["bundle"], online=True)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         from loopline.bundle import InvalidRecordError
